@@ -1,0 +1,249 @@
+//! In-memory fakes of every port, for handler unit tests (feature `test-util`).
+//! They keep the adapters' semantics (idempotent chunk marks, exactly-once merge, gone
+//! connections), but they never stand in for the integration tests against the local AWS.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::clock;
+use crate::config::CONNECTION_TTL;
+use crate::ids::{ChunkIndex, ConnectionId, JobId, UserId};
+use crate::job::{Job, Stage, checkpoint};
+use crate::ports::*;
+use crate::protocol::ServerMessage;
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<JobId, Job>,
+    pushed_percent: HashMap<JobId, u8>,
+    chunk_marks: HashSet<(JobId, ChunkIndex)>,
+    connections: HashMap<ConnectionId, Connection>,
+    subscriptions: BTreeMap<(JobId, ConnectionId), UserId>,
+}
+
+/// Every store port over one in-memory state.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread poisons the lock; the data is still fine for the next assertion.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl InMemoryStore {
+    pub fn with_job(job: Job) -> Self {
+        let store = Self::default();
+        store.insert_job(job);
+        store
+    }
+
+    pub fn insert_job(&self, job: Job) {
+        lock(&self.state).jobs.insert(job.id.clone(), job);
+    }
+
+    pub fn job(&self, id: &JobId) -> Option<Job> {
+        lock(&self.state).jobs.get(id).cloned()
+    }
+
+    /// Registers a live connection, as `$connect` would.
+    pub fn connect(&self, id: &ConnectionId, user: &UserId) {
+        let connection = Connection {
+            id: id.clone(),
+            user: user.clone(),
+            connected_at: clock::epoch_millis(),
+            expires_at: clock::expires_in(CONNECTION_TTL),
+        };
+        lock(&self.state).connections.insert(id.clone(), connection);
+    }
+
+    pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
+        lock(&self.state).connections.get(id).cloned()
+    }
+
+    pub fn has_connection(&self, id: &ConnectionId) -> bool {
+        self.connection(id).is_some()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        lock(&self.state).subscriptions.len()
+    }
+}
+
+impl JobReader for InMemoryStore {
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.job(id))
+    }
+}
+
+impl JobWriter for InMemoryStore {
+    async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.jobs.contains_key(&job.id) {
+            return Ok(false);
+        }
+        state.jobs.insert(job.id.clone(), job.clone());
+        Ok(true)
+    }
+}
+
+impl ConnectionStore for InMemoryStore {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        lock(&self.state).connections.insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.connections.remove(id);
+        state.subscriptions.retain(|(_, connection), _| connection != id);
+        Ok(())
+    }
+}
+
+impl SubscriptionStore for InMemoryStore {
+    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
+        lock(&self.state).subscriptions.insert((job.clone(), connection.clone()), user.clone());
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> Result<(), StoreError> {
+        lock(&self.state).subscriptions.remove(&(job.clone(), connection.clone()));
+        Ok(())
+    }
+
+    async fn subscribers(&self, job: &JobId) -> Result<Vec<ConnectionId>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .subscriptions
+            .keys()
+            .filter(|(j, _)| j == job)
+            .map(|(_, connection)| connection.clone())
+            .collect())
+    }
+}
+
+impl ProgressRecorder for InMemoryStore {
+    async fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> Result<ChunkRecord, StoreError> {
+        let mut state = lock(&self.state);
+        if state.chunk_marks.contains(&(job.clone(), chunk)) {
+            return Ok(ChunkRecord::Duplicate);
+        }
+        let Some(stored) = state.jobs.get_mut(job) else {
+            return Ok(ChunkRecord::NotAccepting);
+        };
+        if stored.stage != Stage::Processing || stored.chunks_done >= stored.chunks_total {
+            return Ok(ChunkRecord::NotAccepting);
+        }
+        stored.chunks_done += 1;
+        stored.seq += 1;
+        stored.updated_at = clock::epoch_millis();
+        state.chunk_marks.insert((job.clone(), chunk));
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn claim_push(&self, job: &JobId, percent: u8) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let pushed = state.pushed_percent.entry(job.clone()).or_insert(0);
+        if *pushed >= percent {
+            return Ok(false);
+        }
+        *pushed = percent;
+        Ok(true)
+    }
+
+    async fn begin_merge(&self, job: &JobId) -> Result<Option<Job>, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(stored) = state.jobs.get_mut(job) else {
+            return Ok(None);
+        };
+        if stored.stage != Stage::Processing || stored.chunks_done < stored.chunks_total {
+            return Ok(None);
+        }
+        stored.stage = Stage::Merging;
+        stored.seq += 1;
+        stored.updated_at = clock::epoch_millis();
+        let merged = stored.clone();
+        state.pushed_percent.insert(job.clone(), checkpoint::MERGING);
+        Ok(Some(merged))
+    }
+}
+
+#[derive(Debug, Default)]
+struct PushState {
+    sent: Vec<(ConnectionId, Vec<u8>)>,
+    gone: HashSet<ConnectionId>,
+    throttled: HashMap<ConnectionId, usize>,
+    attempts: HashMap<ConnectionId, usize>,
+}
+
+/// A [`Pusher`] that records what it was asked to send, with scriptable 410s and throttling.
+#[derive(Debug, Default)]
+pub struct RecordingPusher {
+    state: Mutex<PushState>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl RecordingPusher {
+    pub fn mark_gone(&self, connection: &ConnectionId) {
+        lock(&self.state).gone.insert(connection.clone());
+    }
+
+    /// The next `times` pushes to `connection` are throttled.
+    pub fn throttle(&self, connection: &ConnectionId, times: usize) {
+        lock(&self.state).throttled.insert(connection.clone(), times);
+    }
+
+    pub fn attempts(&self, connection: &ConnectionId) -> usize {
+        lock(&self.state).attempts.get(connection).copied().unwrap_or(0)
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every delivered message, decoded, in delivery order.
+    pub fn sent(&self) -> Vec<(ConnectionId, ServerMessage)> {
+        lock(&self.state)
+            .sent
+            .iter()
+            .map(|(connection, bytes)| {
+                let message = serde_json::from_slice(bytes)
+                    .unwrap_or_else(|e| panic!("pushed bytes are not a server message: {e}"));
+                (connection.clone(), message)
+            })
+            .collect()
+    }
+
+    /// The messages delivered to one connection.
+    pub fn sent_to(&self, connection: &ConnectionId) -> Vec<ServerMessage> {
+        self.sent().into_iter().filter(|(c, _)| c == connection).map(|(_, m)| m).collect()
+    }
+}
+
+impl Pusher for RecordingPusher {
+    async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Let other pushes of the same fan-out start, so the concurrency bound is observable.
+        tokio::task::yield_now().await;
+        let outcome = {
+            let mut state = lock(&self.state);
+            *state.attempts.entry(connection.clone()).or_default() += 1;
+            if state.gone.contains(connection) {
+                Err(PushError::Gone)
+            } else if let Some(left @ 1..) = state.throttled.get_mut(connection) {
+                *left -= 1;
+                Err(PushError::Throttled)
+            } else {
+                state.sent.push((connection.clone(), payload.to_vec()));
+                Ok(())
+            }
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+}

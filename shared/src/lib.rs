@@ -1,0 +1,37 @@
+//! The jobcast library: everything the functions share.
+//!
+//! jobcast reports the progress of chunked PDF jobs to browsers over an API Gateway WebSocket.
+//! This crate holds the domain (ids, the job and its progress checkpoints), the wire protocol,
+//! JWT verification, typed configuration, the ports handlers are written against, and their
+//! AWS adapters. It never depends on a Lambda runtime crate: event types stay in `functions/`.
+//!
+//! # Layout
+//! | module | what lives there |
+//! |---|---|
+//! | [`ids`] | `JobId`, `UserId`, `ConnectionId`, `ChunkIndex`: parsed once, valid after |
+//! | [`job`] | `Job`, `Stage`, `JobStatus` and the progress checkpoint table |
+//! | [`protocol`] | client frames (`action`) and server messages (`type`), `JobSnapshot` |
+//! | [`auth`] | `TokenVerifier` (HS256 / RS256 / ES256) and dev-token minting |
+//! | [`config`] | `Env`, `Tables`, `PushConfig`, TTLs |
+//! | [`ports`] | the traits handlers see (`JobReader`, `ProgressRecorder`, `Pusher`, …) |
+//! | [`dynamo`] | DynamoDB adapter for every store port |
+//! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers |
+//! | [`aws`] | SDK configuration with explicit timeouts |
+//! | `fakes` | in-memory fakes of every port (feature `test-util`) |
+
+pub mod auth;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod dynamo;
+pub mod ids;
+pub mod job;
+pub mod ports;
+pub mod protocol;
+pub mod push;
+
+#[cfg(feature = "test-util")]
+pub mod fakes;
+
+/// The error type every Lambda handler returns to the runtime.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

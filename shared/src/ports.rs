@@ -1,0 +1,106 @@
+//! Ports: the small capabilities handlers need, each shaped like the IAM actions behind it.
+//! AWS adapters live in [`crate::dynamo`] and [`crate::push`]; in-memory fakes in `fakes`.
+
+use std::future::Future;
+
+use crate::ids::{ChunkIndex, ConnectionId, JobId, UserId};
+use crate::job::Job;
+
+/// A failure of a store. Corrupt data is told apart from everything the caller cannot act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a stored item is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A live WebSocket connection of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub user: UserId,
+    /// Epoch milliseconds.
+    pub connected_at: i64,
+    /// TTL, epoch seconds.
+    pub expires_at: u64,
+}
+
+/// The outcome of recording one chunk's completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkRecord {
+    /// Counted now, exactly once.
+    Recorded,
+    /// This chunk was already counted (a redelivery): nothing changed.
+    Duplicate,
+    /// The job is missing or not processing (failed, say): nothing changed.
+    NotAccepting,
+}
+
+/// `dynamodb:GetItem` on jobs.
+pub trait JobReader: Send + Sync {
+    /// A strongly consistent read.
+    fn get_job(&self, id: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
+
+/// `dynamodb:PutItem` on jobs.
+pub trait JobWriter: Send + Sync {
+    /// Writes a new job; `Ok(false)` when the id is taken.
+    fn create_job(&self, job: &Job) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// `dynamodb:PutItem` / `DeleteItem` on connections, `Query` + `DeleteItem` on subscriptions.
+pub trait ConnectionStore: Send + Sync {
+    fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the connection and every subscription it holds. Removing a missing one is fine.
+    fn delete_connection(&self, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The rooms: which connections watch which job.
+pub trait SubscriptionStore: Send + Sync {
+    fn subscribe(
+        &self,
+        job: &JobId,
+        connection: &ConnectionId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The job's live (unexpired) subscribers, read consistently so that a subscription written
+    /// before a change is always seen by the push of that change.
+    fn subscribers(&self, job: &JobId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+}
+
+/// Progress bookkeeping for chunk workers; every method is safe under concurrency and retries.
+pub trait ProgressRecorder: Send + Sync {
+    /// Counts `chunk` as done for a processing job, atomically and at most once.
+    fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> impl Future<Output = Result<ChunkRecord, StoreError>> + Send;
+
+    /// Raises the job's "last pushed percent" to `percent`. `true` for exactly one caller per
+    /// raise, so however many workers see a percent, one of them pushes it.
+    fn claim_push(&self, job: &JobId, percent: u8) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves a job whose chunks are all done from processing to merging. `Some(job)` for exactly
+    /// one caller, even when two workers finish the last chunks together.
+    fn begin_merge(&self, job: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
+
+/// Why a push did not arrive.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection is gone (410): its rows should be deleted.
+    #[error("connection is gone")]
+    Gone,
+    /// Throttled by API Gateway (`LimitExceededException`): worth a retry after a pause.
+    #[error("throttled")]
+    Throttled,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// `execute-api:ManageConnections` (POST `@connections/{id}`).
+pub trait Pusher: Send + Sync {
+    fn push(&self, connection: &ConnectionId, payload: &[u8]) -> impl Future<Output = Result<(), PushError>> + Send;
+}

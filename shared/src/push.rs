@@ -1,0 +1,176 @@
+//! Pushing to WebSocket clients: the Management API adapter and the bounded fan-out.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures::StreamExt as _;
+
+use crate::ids::{ConnectionId, JobId};
+use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore};
+use crate::protocol::ServerMessage;
+
+/// [`Pusher`] over the API Gateway Management API (`POST @connections/{id}`).
+#[derive(Debug, Clone)]
+pub struct ManagementApiPusher {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApiPusher {
+    /// The endpoint is always explicit (see [`crate::config::PushConfig`]).
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        ManagementApiPusher { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+    }
+}
+
+impl Pusher for ManagementApiPusher {
+    async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection.as_str())
+            .data(Blob::new(payload))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                PostToConnectionError::GoneException(_) => Err(PushError::Gone),
+                PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
+                other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
+            },
+        }
+    }
+}
+
+/// What a fan-out achieved.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FanOut {
+    pub delivered: usize,
+    /// Connections that answered 410; their rows should go.
+    pub gone: Vec<ConnectionId>,
+    /// Pushes that failed for another reason, after retries. The client recovers from its next
+    /// snapshot (resubscribe or poll), so these are logged, not retried forever.
+    pub failed: usize,
+}
+
+/// Tries per connection when API Gateway throttles (`LimitExceededException`).
+const PUSH_ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Sends `payload` to every target with at most `concurrency` requests in flight.
+pub async fn fan_out<P: Pusher>(pusher: &P, targets: &[ConnectionId], payload: &[u8], concurrency: usize) -> FanOut {
+    let outcomes: Vec<(&ConnectionId, Result<(), PushError>)> = futures::stream::iter(targets)
+        .map(|target| async move { (target, push_with_retry(pusher, target, payload).await) })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut report = FanOut::default();
+    for (target, outcome) in outcomes {
+        match outcome {
+            Ok(()) => report.delivered += 1,
+            Err(PushError::Gone) => report.gone.push(target.clone()),
+            Err(err) => {
+                tracing::warn!(connection_id = %target, error = %err, "push failed");
+                report.failed += 1;
+            }
+        }
+    }
+    report
+}
+
+async fn push_with_retry<P: Pusher>(pusher: &P, target: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match pusher.push(target, payload).await {
+            Err(PushError::Throttled) if attempt < PUSH_ATTEMPTS => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Pushes `message` to every subscriber of `job` and deletes the rows of connections that
+/// turned out to be gone (a 410 on push is the only reliable sign: `$disconnect` is best effort).
+pub async fn push_to_subscribers<S, P>(
+    store: &S,
+    pusher: &P,
+    concurrency: usize,
+    job: &JobId,
+    message: &ServerMessage,
+) -> Result<FanOut, StoreError>
+where
+    S: SubscriptionStore + ConnectionStore,
+    P: Pusher,
+{
+    let targets = store.subscribers(job).await?;
+    let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
+    for gone in &report.gone {
+        tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
+        store
+            .delete_connection(gone)
+            .await
+            .with_context(|| format!("deleting gone connection {gone}"))?;
+    }
+    Ok(report)
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use super::*;
+    use crate::fakes::{InMemoryStore, RecordingPusher};
+    use crate::ids::UserId;
+
+    fn conn(s: &str) -> ConnectionId {
+        ConnectionId::parse(s).expect("valid id")
+    }
+
+    #[tokio::test]
+    async fn fan_out_reaches_everyone_and_reports_the_gone() {
+        let pusher = RecordingPusher::default();
+        pusher.mark_gone(&conn("dead"));
+        let targets: Vec<_> = (0..40).map(|i| conn(&format!("c{i}"))).chain([conn("dead")]).collect();
+        let report = fan_out(&pusher, &targets, b"{}", 4).await;
+        assert_eq!(report.delivered, 40);
+        assert_eq!(report.gone, vec![conn("dead")]);
+        assert_eq!(report.failed, 0);
+        assert!(pusher.max_in_flight() <= 4, "in flight: {}", pusher.max_in_flight());
+    }
+
+    #[tokio::test]
+    async fn throttled_pushes_are_retried_then_counted_as_failed() {
+        let pusher = RecordingPusher::default();
+        pusher.throttle(&conn("busy"), 1);
+        pusher.throttle(&conn("stuck"), 99);
+        let report = fan_out(&pusher, &[conn("busy"), conn("stuck")], b"{}", 2).await;
+        assert_eq!(report.delivered, 1);
+        assert_eq!(report.failed, 1);
+        assert_eq!(pusher.attempts(&conn("stuck")), PUSH_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_gone_subscriber_loses_its_connection_and_subscriptions() {
+        let store = InMemoryStore::default();
+        let pusher = RecordingPusher::default();
+        let job = JobId::parse("j1").expect("id");
+        let alice = UserId::parse("alice").expect("id");
+        store.connect(&conn("live"), &alice);
+        store.connect(&conn("dead"), &alice);
+        store.subscribe(&job, &conn("live"), &alice).await.expect("subscribe");
+        store.subscribe(&job, &conn("dead"), &alice).await.expect("subscribe");
+        pusher.mark_gone(&conn("dead"));
+
+        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong).await.expect("push");
+        assert_eq!(report.delivered, 1);
+        assert_eq!(store.subscribers(&job).await.expect("read"), vec![conn("live")]);
+        assert!(!store.has_connection(&conn("dead")));
+    }
+}
