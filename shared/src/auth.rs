@@ -192,6 +192,16 @@ fn classify(kind: &ErrorKind) -> AuthError {
     }
 }
 
+/// The context key the WebSocket authorizer puts the user id under. API Gateway hands the
+/// context to every route of the connection as `requestContext.authorizer.userId`.
+pub const CONTEXT_USER_ID: &str = "userId";
+
+/// The caller of a WebSocket route, from the authorizer context API Gateway attached to it.
+/// Identity never comes from a message body.
+pub fn user_from_authorizer_context(fields: &std::collections::HashMap<String, serde_json::Value>) -> Option<UserId> {
+    fields.get(CONTEXT_USER_ID).and_then(|v| v.as_str()).and_then(|raw| UserId::parse(raw).ok())
+}
+
 #[derive(Debug, Serialize)]
 struct DevClaims<'a> {
     sub: &'a str,

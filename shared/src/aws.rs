@@ -25,3 +25,13 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 pub fn dynamodb(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk)
 }
+
+/// The SDK configuration and the DynamoDB store, as every function's `main` builds them.
+pub async fn dynamo_store_from_env(
+    env: &crate::config::Env,
+) -> Result<(aws_config::SdkConfig, crate::dynamo::DynamoStore), crate::config::ConfigError> {
+    let tables = crate::config::Tables::from_env(env)?;
+    let sdk = load_sdk_config().await;
+    let store = crate::dynamo::DynamoStore::new(dynamodb(&sdk), tables);
+    Ok((sdk, store))
+}

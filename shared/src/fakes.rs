@@ -40,8 +40,11 @@ impl InMemoryStore {
         store
     }
 
+    /// Stores a job as the adapter would: what it shows now counts as already pushed.
     pub fn insert_job(&self, job: Job) {
-        lock(&self.state).jobs.insert(job.id.clone(), job);
+        let mut state = lock(&self.state);
+        state.pushed_percent.insert(job.id.clone(), job.progress().percent);
+        state.jobs.insert(job.id.clone(), job);
     }
 
     pub fn job(&self, id: &JobId) -> Option<Job> {
@@ -80,11 +83,10 @@ impl JobReader for InMemoryStore {
 
 impl JobWriter for InMemoryStore {
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
-        let mut state = lock(&self.state);
-        if state.jobs.contains_key(&job.id) {
+        if self.job(&job.id).is_some() {
             return Ok(false);
         }
-        state.jobs.insert(job.id.clone(), job.clone());
+        self.insert_job(job.clone());
         Ok(true)
     }
 }

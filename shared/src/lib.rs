@@ -16,6 +16,7 @@
 //! | [`ports`] | the traits handlers see (`JobReader`, `ProgressRecorder`, `Pusher`, …) |
 //! | [`dynamo`] | DynamoDB adapter for every store port |
 //! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers |
+//! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |
 //! | `fakes` | in-memory fakes of every port (feature `test-util`) |
 
@@ -29,6 +30,7 @@ pub mod job;
 pub mod ports;
 pub mod protocol;
 pub mod push;
+pub mod queue;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

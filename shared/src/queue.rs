@@ -1,0 +1,33 @@
+//! Messages on the chunk queue.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChunkIndex, JobId};
+
+/// One chunk of a job to process. The planner sends one per chunk; a worker may see it twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkMessage {
+    pub job_id: JobId,
+    pub chunk_index: ChunkIndex,
+}
+
+impl ChunkMessage {
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_messages_parse_and_refuse_garbage() {
+        let msg = ChunkMessage::parse(r#"{"jobId":"j1","chunkIndex":3}"#).expect("valid");
+        assert_eq!(msg.chunk_index.get(), 3);
+        for bad in ["", "{}", r#"{"jobId":"j 1","chunkIndex":3}"#, r#"{"jobId":"j1","chunkIndex":-1}"#] {
+            assert!(ChunkMessage::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+}
