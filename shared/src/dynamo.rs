@@ -52,7 +52,9 @@ fn n(value: impl ToString) -> AttributeValue {
 fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(StoreError::Corrupt(format!("attribute {name} is missing or not a string"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} is missing or not a string"
+        ))),
     }
 }
 
@@ -61,7 +63,9 @@ fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
         Some(AttributeValue::N(v)) => v
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("attribute {name} is out of range: {v}"))),
-        _ => Err(StoreError::Corrupt(format!("attribute {name} is missing or not a number"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} is missing or not a number"
+        ))),
     }
 }
 
@@ -80,7 +84,9 @@ pub(crate) fn job_from_item(item: &Item) -> Result<Job, StoreError> {
     Ok(Job {
         id: JobId::parse(get_s(item, "jobId")?).map_err(corrupt("jobId"))?,
         owner: UserId::parse(get_s(item, "userId")?).map_err(corrupt("userId"))?,
-        stage: get_s(item, "stage")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        stage: get_s(item, "stage")?
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
         chunks_done: get_n(item, "chunksDone")?,
         chunks_total: get_n(item, "chunksTotal")?,
         seq: get_n(item, "seq")?,
@@ -203,7 +209,12 @@ impl ConnectionStore for DynamoStore {
 }
 
 impl SubscriptionStore for DynamoStore {
-    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
+    async fn subscribe(
+        &self,
+        job: &JobId,
+        connection: &ConnectionId,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.tables.subscriptions)
@@ -247,14 +258,21 @@ impl SubscriptionStore for DynamoStore {
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
             let item = item.context("listing a job's subscribers")?;
-            out.push(ConnectionId::parse(get_s(&item, "connectionId")?).map_err(corrupt("connectionId"))?);
+            out.push(
+                ConnectionId::parse(get_s(&item, "connectionId")?)
+                    .map_err(corrupt("connectionId"))?,
+            );
         }
         Ok(out)
     }
 }
 
 impl ProgressRecorder for DynamoStore {
-    async fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> Result<ChunkRecord, StoreError> {
+    async fn record_chunk(
+        &self,
+        job: &JobId,
+        chunk: ChunkIndex,
+    ) -> Result<ChunkRecord, StoreError> {
         // One transaction: the mark makes a redelivery a no-op, the counter moves only with it.
         // Two small items whatever the job's size, so the cost per chunk is constant.
         let mark = Put::builder()
@@ -268,7 +286,9 @@ impl ProgressRecorder for DynamoStore {
         let count = Update::builder()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .update_expression("SET chunksDone = chunksDone + :one, seq = seq + :one, updatedAt = :now")
+            .update_expression(
+                "SET chunksDone = chunksDone + :one, seq = seq + :one, updatedAt = :now",
+            )
             .condition_expression("#stage = :processing AND chunksDone < chunksTotal")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":one", n(1))
@@ -287,18 +307,23 @@ impl ProgressRecorder for DynamoStore {
             Ok(_) => return Ok(ChunkRecord::Recorded),
             Err(err) => err,
         };
-        let TransactWriteItemsError::TransactionCanceledException(cancel) = err.into_service_error() else {
+        let TransactWriteItemsError::TransactionCanceledException(cancel) =
+            err.into_service_error()
+        else {
             return Err(anyhow::anyhow!("recording chunk {chunk} of job {job} failed").into());
         };
         let failed = |i: usize| {
-            cancel.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+            cancel.cancellation_reasons().get(i).and_then(|r| r.code())
+                == Some("ConditionalCheckFailed")
         };
         if failed(0) {
             Ok(ChunkRecord::Duplicate)
         } else if failed(1) {
             Ok(ChunkRecord::NotAccepting)
         } else {
-            Err(anyhow::Error::new(cancel).context("chunk transaction cancelled").into())
+            Err(anyhow::Error::new(cancel)
+                .context("chunk transaction cancelled")
+                .into())
         }
     }
 
@@ -326,7 +351,9 @@ impl ProgressRecorder for DynamoStore {
             .update_item()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .update_expression("SET #stage = :merging, seq = seq + :one, updatedAt = :now, pushedProgress = :p")
+            .update_expression(
+                "SET #stage = :merging, seq = seq + :one, updatedAt = :now, pushedProgress = :p",
+            )
             .condition_expression("#stage = :processing AND chunksDone = chunksTotal")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":merging", s(Stage::Merging.as_str()))

@@ -30,7 +30,9 @@ pub struct InMemoryStore {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread poisons the lock; the data is still fine for the next assertion.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl InMemoryStore {
@@ -43,7 +45,9 @@ impl InMemoryStore {
     /// Stores a job as the adapter would: what it shows now counts as already pushed.
     pub fn insert_job(&self, job: Job) {
         let mut state = lock(&self.state);
-        state.pushed_percent.insert(job.id.clone(), job.progress().percent);
+        state
+            .pushed_percent
+            .insert(job.id.clone(), job.progress().percent);
         state.jobs.insert(job.id.clone(), job);
     }
 
@@ -93,26 +97,39 @@ impl JobWriter for InMemoryStore {
 
 impl ConnectionStore for InMemoryStore {
     async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        lock(&self.state).connections.insert(connection.id.clone(), connection.clone());
+        lock(&self.state)
+            .connections
+            .insert(connection.id.clone(), connection.clone());
         Ok(())
     }
 
     async fn delete_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.connections.remove(id);
-        state.subscriptions.retain(|(_, connection), _| connection != id);
+        state
+            .subscriptions
+            .retain(|(_, connection), _| connection != id);
         Ok(())
     }
 }
 
 impl SubscriptionStore for InMemoryStore {
-    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
-        lock(&self.state).subscriptions.insert((job.clone(), connection.clone()), user.clone());
+    async fn subscribe(
+        &self,
+        job: &JobId,
+        connection: &ConnectionId,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
+        lock(&self.state)
+            .subscriptions
+            .insert((job.clone(), connection.clone()), user.clone());
         Ok(())
     }
 
     async fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> Result<(), StoreError> {
-        lock(&self.state).subscriptions.remove(&(job.clone(), connection.clone()));
+        lock(&self.state)
+            .subscriptions
+            .remove(&(job.clone(), connection.clone()));
         Ok(())
     }
 
@@ -128,7 +145,11 @@ impl SubscriptionStore for InMemoryStore {
 }
 
 impl ProgressRecorder for InMemoryStore {
-    async fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> Result<ChunkRecord, StoreError> {
+    async fn record_chunk(
+        &self,
+        job: &JobId,
+        chunk: ChunkIndex,
+    ) -> Result<ChunkRecord, StoreError> {
         let mut state = lock(&self.state);
         if state.chunk_marks.contains(&(job.clone(), chunk)) {
             return Ok(ChunkRecord::Duplicate);
@@ -168,7 +189,9 @@ impl ProgressRecorder for InMemoryStore {
         stored.seq += 1;
         stored.updated_at = clock::epoch_millis();
         let merged = stored.clone();
-        state.pushed_percent.insert(job.clone(), checkpoint::MERGING);
+        state
+            .pushed_percent
+            .insert(job.clone(), checkpoint::MERGING);
         Ok(Some(merged))
     }
 }
@@ -196,11 +219,17 @@ impl RecordingPusher {
 
     /// The next `times` pushes to `connection` are throttled.
     pub fn throttle(&self, connection: &ConnectionId, times: usize) {
-        lock(&self.state).throttled.insert(connection.clone(), times);
+        lock(&self.state)
+            .throttled
+            .insert(connection.clone(), times);
     }
 
     pub fn attempts(&self, connection: &ConnectionId) -> usize {
-        lock(&self.state).attempts.get(connection).copied().unwrap_or(0)
+        lock(&self.state)
+            .attempts
+            .get(connection)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -222,7 +251,11 @@ impl RecordingPusher {
 
     /// The messages delivered to one connection.
     pub fn sent_to(&self, connection: &ConnectionId) -> Vec<ServerMessage> {
-        self.sent().into_iter().filter(|(c, _)| c == connection).map(|(_, m)| m).collect()
+        self.sent()
+            .into_iter()
+            .filter(|(c, _)| c == connection)
+            .map(|(_, m)| m)
+            .collect()
     }
 }
 

@@ -117,7 +117,12 @@ pub struct Job {
 
 impl Job {
     pub fn progress(&self) -> Progress {
-        progress(self.stage, self.chunks_done, self.chunks_total, self.error.as_deref())
+        progress(
+            self.stage,
+            self.chunks_done,
+            self.chunks_total,
+            self.error.as_deref(),
+        )
     }
 
     pub fn is_owned_by(&self, user: &UserId) -> bool {
@@ -145,7 +150,12 @@ pub mod checkpoint {
 
 /// The progress checkpoint table: 5 analyzing, 10 chunked, 15 + 60·done/total while
 /// processing (rounded down, so 75 is reached only by the merge), 75 merging, 100 done.
-pub fn progress(stage: Stage, chunks_done: u32, chunks_total: u32, error: Option<&str>) -> Progress {
+pub fn progress(
+    stage: Stage,
+    chunks_done: u32,
+    chunks_total: u32,
+    error: Option<&str>,
+) -> Progress {
     use checkpoint::*;
     let (percent, message) = match stage {
         Stage::Queued => (0, "Waiting for upload".to_owned()),
@@ -163,7 +173,10 @@ pub fn progress(stage: Stage, chunks_done: u32, chunks_total: u32, error: Option
         }
         Stage::Merging => (MERGING, "Merging results".to_owned()),
         Stage::Completed => (DONE, "Completed".to_owned()),
-        Stage::Failed => (DONE, format!("Failed: {}", error.unwrap_or("unknown error"))),
+        Stage::Failed => (
+            DONE,
+            format!("Failed: {}", error.unwrap_or("unknown error")),
+        ),
     };
     Progress { percent, message }
 }
@@ -187,16 +200,55 @@ mod tests {
     #[test]
     fn every_checkpoint_has_the_seeded_percent_and_text() {
         let at = |stage, done, total| progress(stage, done, total, None);
-        assert_eq!(at(Stage::Analyzing, 0, 0), Progress { percent: 5, message: "Job started, analyzing PDF".into() });
-        assert_eq!(at(Stage::Chunked, 0, 8), Progress { percent: 10, message: "Chunks calculated".into() });
-        assert_eq!(at(Stage::Processing, 0, 8), Progress { percent: 15, message: "Processing chunks".into() });
-        assert_eq!(at(Stage::Processing, 1, 4), Progress { percent: 30, message: "Processed 1/4 chunks".into() });
+        assert_eq!(
+            at(Stage::Analyzing, 0, 0),
+            Progress {
+                percent: 5,
+                message: "Job started, analyzing PDF".into()
+            }
+        );
+        assert_eq!(
+            at(Stage::Chunked, 0, 8),
+            Progress {
+                percent: 10,
+                message: "Chunks calculated".into()
+            }
+        );
+        assert_eq!(
+            at(Stage::Processing, 0, 8),
+            Progress {
+                percent: 15,
+                message: "Processing chunks".into()
+            }
+        );
+        assert_eq!(
+            at(Stage::Processing, 1, 4),
+            Progress {
+                percent: 30,
+                message: "Processed 1/4 chunks".into()
+            }
+        );
         assert_eq!(at(Stage::Processing, 3, 4).percent, 60);
-        assert_eq!(at(Stage::Merging, 4, 4), Progress { percent: 75, message: "Merging results".into() });
-        assert_eq!(at(Stage::Completed, 4, 4), Progress { percent: 100, message: "Completed".into() });
+        assert_eq!(
+            at(Stage::Merging, 4, 4),
+            Progress {
+                percent: 75,
+                message: "Merging results".into()
+            }
+        );
+        assert_eq!(
+            at(Stage::Completed, 4, 4),
+            Progress {
+                percent: 100,
+                message: "Completed".into()
+            }
+        );
         assert_eq!(
             progress(Stage::Failed, 1, 4, Some("PDF is encrypted")),
-            Progress { percent: 100, message: "Failed: PDF is encrypted".into() }
+            Progress {
+                percent: 100,
+                message: "Failed: PDF is encrypted".into()
+            }
         );
     }
 

@@ -51,10 +51,16 @@ pub trait JobWriter: Send + Sync {
 
 /// `dynamodb:PutItem` / `DeleteItem` on connections, `Query` + `DeleteItem` on subscriptions.
 pub trait ConnectionStore: Send + Sync {
-    fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_connection(
+        &self,
+        connection: &Connection,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes the connection and every subscription it holds. Removing a missing one is fine.
-    fn delete_connection(&self, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The rooms: which connections watch which job.
@@ -66,25 +72,43 @@ pub trait SubscriptionStore: Send + Sync {
         user: &UserId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn unsubscribe(
+        &self,
+        job: &JobId,
+        connection: &ConnectionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The job's live (unexpired) subscribers, read consistently so that a subscription written
     /// before a change is always seen by the push of that change.
-    fn subscribers(&self, job: &JobId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    fn subscribers(
+        &self,
+        job: &JobId,
+    ) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
 }
 
 /// Progress bookkeeping for chunk workers; every method is safe under concurrency and retries.
 pub trait ProgressRecorder: Send + Sync {
     /// Counts `chunk` as done for a processing job, atomically and at most once.
-    fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> impl Future<Output = Result<ChunkRecord, StoreError>> + Send;
+    fn record_chunk(
+        &self,
+        job: &JobId,
+        chunk: ChunkIndex,
+    ) -> impl Future<Output = Result<ChunkRecord, StoreError>> + Send;
 
     /// Raises the job's "last pushed percent" to `percent`. `true` for exactly one caller per
     /// raise, so however many workers see a percent, one of them pushes it.
-    fn claim_push(&self, job: &JobId, percent: u8) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_push(
+        &self,
+        job: &JobId,
+        percent: u8,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Moves a job whose chunks are all done from processing to merging. `Some(job)` for exactly
     /// one caller, even when two workers finish the last chunks together.
-    fn begin_merge(&self, job: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+    fn begin_merge(
+        &self,
+        job: &JobId,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
 
 /// Why a push did not arrive.
@@ -102,5 +126,9 @@ pub enum PushError {
 
 /// `execute-api:ManageConnections` (POST `@connections/{id}`).
 pub trait Pusher: Send + Sync {
-    fn push(&self, connection: &ConnectionId, payload: &[u8]) -> impl Future<Output = Result<(), PushError>> + Send;
+    fn push(
+        &self,
+        connection: &ConnectionId,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 }

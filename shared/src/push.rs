@@ -23,7 +23,9 @@ impl ManagementApiPusher {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
             .build();
-        ManagementApiPusher { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        ManagementApiPusher {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
+        }
     }
 }
 
@@ -41,7 +43,9 @@ impl Pusher for ManagementApiPusher {
             Err(err) => match err.into_service_error() {
                 PostToConnectionError::GoneException(_) => Err(PushError::Gone),
                 PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
-                other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
+                other => Err(PushError::Unexpected(
+                    anyhow::Error::new(other).context("post_to_connection"),
+                )),
             },
         }
     }
@@ -63,7 +67,12 @@ const PUSH_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Sends `payload` to every target with at most `concurrency` requests in flight.
-pub async fn fan_out<P: Pusher>(pusher: &P, targets: &[ConnectionId], payload: &[u8], concurrency: usize) -> FanOut {
+pub async fn fan_out<P: Pusher>(
+    pusher: &P,
+    targets: &[ConnectionId],
+    payload: &[u8],
+    concurrency: usize,
+) -> FanOut {
     let outcomes: Vec<(&ConnectionId, Result<(), PushError>)> = futures::stream::iter(targets)
         .map(|target| async move { (target, push_with_retry(pusher, target, payload).await) })
         .buffer_unordered(concurrency.max(1))
@@ -83,7 +92,11 @@ pub async fn fan_out<P: Pusher>(pusher: &P, targets: &[ConnectionId], payload: &
     report
 }
 
-async fn push_with_retry<P: Pusher>(pusher: &P, target: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
+async fn push_with_retry<P: Pusher>(
+    pusher: &P,
+    target: &ConnectionId,
+    payload: &[u8],
+) -> Result<(), PushError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
@@ -137,12 +150,19 @@ mod tests {
     async fn fan_out_reaches_everyone_and_reports_the_gone() {
         let pusher = RecordingPusher::default();
         pusher.mark_gone(&conn("dead"));
-        let targets: Vec<_> = (0..40).map(|i| conn(&format!("c{i}"))).chain([conn("dead")]).collect();
+        let targets: Vec<_> = (0..40)
+            .map(|i| conn(&format!("c{i}")))
+            .chain([conn("dead")])
+            .collect();
         let report = fan_out(&pusher, &targets, b"{}", 4).await;
         assert_eq!(report.delivered, 40);
         assert_eq!(report.gone, vec![conn("dead")]);
         assert_eq!(report.failed, 0);
-        assert!(pusher.max_in_flight() <= 4, "in flight: {}", pusher.max_in_flight());
+        assert!(
+            pusher.max_in_flight() <= 4,
+            "in flight: {}",
+            pusher.max_in_flight()
+        );
     }
 
     #[tokio::test]
@@ -164,13 +184,24 @@ mod tests {
         let alice = UserId::parse("alice").expect("id");
         store.connect(&conn("live"), &alice);
         store.connect(&conn("dead"), &alice);
-        store.subscribe(&job, &conn("live"), &alice).await.expect("subscribe");
-        store.subscribe(&job, &conn("dead"), &alice).await.expect("subscribe");
+        store
+            .subscribe(&job, &conn("live"), &alice)
+            .await
+            .expect("subscribe");
+        store
+            .subscribe(&job, &conn("dead"), &alice)
+            .await
+            .expect("subscribe");
         pusher.mark_gone(&conn("dead"));
 
-        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong).await.expect("push");
+        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong)
+            .await
+            .expect("push");
         assert_eq!(report.delivered, 1);
-        assert_eq!(store.subscribers(&job).await.expect("read"), vec![conn("live")]);
+        assert_eq!(
+            store.subscribers(&job).await.expect("read"),
+            vec![conn("live")]
+        );
         assert!(!store.has_connection(&conn("dead")));
     }
 }

@@ -26,7 +26,12 @@ mod tests {
     fn chunk_messages_parse_and_refuse_garbage() {
         let msg = ChunkMessage::parse(r#"{"jobId":"j1","chunkIndex":3}"#).expect("valid");
         assert_eq!(msg.chunk_index.get(), 3);
-        for bad in ["", "{}", r#"{"jobId":"j 1","chunkIndex":3}"#, r#"{"jobId":"j1","chunkIndex":-1}"#] {
+        for bad in [
+            "",
+            "{}",
+            r#"{"jobId":"j 1","chunkIndex":3}"#,
+            r#"{"jobId":"j1","chunkIndex":-1}"#,
+        ] {
             assert!(ChunkMessage::parse(bad).is_err(), "{bad:?} parsed");
         }
     }

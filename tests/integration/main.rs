@@ -1,1 +1,10 @@
+//! Integration tests against the local stack deployed from `template.yaml` with the real
+//! bootstraps. Run through `infra/test`, which starts the stack and exports its outputs.
+//! One binary built from modules, so the dependency tree links once.
 
+mod helpers;
+
+mod adapters;
+mod connect;
+mod progress;
+mod subscribe;

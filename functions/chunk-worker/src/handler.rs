@@ -5,7 +5,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use jobcast_shared::BoxError;
 use jobcast_shared::job::Job;
 use jobcast_shared::ports::{
-    ChunkRecord, ConnectionStore, JobReader, ProgressRecorder, Pusher, StoreError, SubscriptionStore,
+    ChunkRecord, ConnectionStore, JobReader, ProgressRecorder, Pusher, StoreError,
+    SubscriptionStore,
 };
 use jobcast_shared::protocol::{JobSnapshot, ServerMessage};
 use jobcast_shared::push::push_to_subscribers;
@@ -51,11 +52,15 @@ where
     S: JobReader + ProgressRecorder + SubscriptionStore + ConnectionStore,
     P: Pusher,
 {
-    let message =
-        ChunkMessage::parse(record.body.as_deref().unwrap_or_default()).map_err(ChunkError::BadMessage)?;
+    let message = ChunkMessage::parse(record.body.as_deref().unwrap_or_default())
+        .map_err(ChunkError::BadMessage)?;
     let span = tracing::info_span!("chunk", job_id = %message.job_id, chunk = %message.chunk_index);
     let _entered = span.enter();
-    match deps.store.record_chunk(&message.job_id, message.chunk_index).await? {
+    match deps
+        .store
+        .record_chunk(&message.job_id, message.chunk_index)
+        .await?
+    {
         ChunkRecord::Recorded => {}
         ChunkRecord::Duplicate => {
             tracing::info!("duplicate delivery; already counted");
@@ -76,7 +81,11 @@ where
         }
     }
     // One push per whole percent, however many chunks or workers: bounded at ~60 per job.
-    if deps.store.claim_push(&job.id, job.progress().percent).await? {
+    if deps
+        .store
+        .claim_push(&job.id, job.progress().percent)
+        .await?
+    {
         push_update(deps, &job).await?;
     }
     Ok(())
@@ -88,7 +97,14 @@ where
     P: Pusher,
 {
     let message = ServerMessage::JobUpdate(JobSnapshot::from(job));
-    let report = push_to_subscribers(&deps.store, &deps.pusher, deps.push_concurrency, &job.id, &message).await?;
+    let report = push_to_subscribers(
+        &deps.store,
+        &deps.pusher,
+        deps.push_concurrency,
+        &job.id,
+        &message,
+    )
+    .await?;
     tracing::info!(
         progress = job.progress().percent,
         seq = job.seq,
@@ -129,12 +145,20 @@ mod tests {
     async fn deps_with_subscriber(job: Job) -> Deps<InMemoryStore, RecordingPusher> {
         let store = InMemoryStore::with_job(job.clone());
         store.connect(&conn(), &job.owner);
-        store.subscribe(&job.id, &conn(), &job.owner).await.expect("subscribe");
-        Deps { store, pusher: RecordingPusher::default(), push_concurrency: 4 }
+        store
+            .subscribe(&job.id, &conn(), &job.owner)
+            .await
+            .expect("subscribe");
+        Deps {
+            store,
+            pusher: RecordingPusher::default(),
+            push_concurrency: 4,
+        }
     }
 
     fn fixture() -> SqsEvent {
-        serde_json::from_str(include_str!("../../../events/sqs-chunk-batch.json")).expect("fixture parses")
+        serde_json::from_str(include_str!("../../../events/sqs-chunk-batch.json"))
+            .expect("fixture parses")
     }
 
     fn chunk_event(indexes: &[u32]) -> SqsEvent {
@@ -167,7 +191,11 @@ mod tests {
     async fn the_fixture_batch_reports_only_the_malformed_message_as_failed() {
         let deps = deps_with_subscriber(processing_job(4)).await;
         let response = handle(&deps, fixture()).await.expect("handled");
-        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         assert_eq!(failed, ["6f1d2d4e-0b1a-4c39-9d2f-000000000003"]);
         let job = deps.store.job(&processing_job(4).id).expect("job");
         assert_eq!(job.chunks_done, 2);
@@ -179,7 +207,10 @@ mod tests {
         handle(&deps, chunk_event(&[0])).await.expect("handled");
         let pushed = updates(&deps);
         assert_eq!(pushed.len(), 1);
-        assert_eq!((pushed[0].progress, pushed[0].seq, pushed[0].chunks_done), (30, 4, 1));
+        assert_eq!(
+            (pushed[0].progress, pushed[0].seq, pushed[0].chunks_done),
+            (30, 4, 1)
+        );
         assert_eq!(pushed[0].message, "Processed 1/4 chunks");
     }
 
@@ -197,7 +228,9 @@ mod tests {
     #[tokio::test]
     async fn the_last_chunk_moves_the_job_to_merging_exactly_once() {
         let deps = deps_with_subscriber(processing_job(3)).await;
-        handle(&deps, chunk_event(&[0, 1, 2, 2, 1])).await.expect("handled");
+        handle(&deps, chunk_event(&[0, 1, 2, 2, 1]))
+            .await
+            .expect("handled");
         let job = deps.store.job(&processing_job(3).id).expect("job");
         assert_eq!((job.stage, job.chunks_done), (Stage::Merging, 3));
         let progress: Vec<u8> = updates(&deps).iter().map(|u| u.progress).collect();
@@ -213,7 +246,11 @@ mod tests {
         let pushed = updates(&deps);
         // 16..=74 while processing (59 raises) plus the merge at 75.
         assert_eq!(pushed.len(), 60);
-        assert!(pushed.windows(2).all(|w| w[0].seq < w[1].seq && w[0].progress < w[1].progress));
+        assert!(
+            pushed
+                .windows(2)
+                .all(|w| w[0].seq < w[1].seq && w[0].progress < w[1].progress)
+        );
     }
 
     #[tokio::test]
@@ -224,8 +261,14 @@ mod tests {
         let deps = deps_with_subscriber(failed).await;
         let response = handle(&deps, chunk_event(&[0])).await.expect("handled");
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(deps.store.job(&processing_job(4).id).map(|j| j.chunks_done), Some(0));
-        assert!(updates(&deps).is_empty(), "a failed job never shows progress");
+        assert_eq!(
+            deps.store.job(&processing_job(4).id).map(|j| j.chunks_done),
+            Some(0)
+        );
+        assert!(
+            updates(&deps).is_empty(),
+            "a failed job never shows progress"
+        );
     }
 
     #[tokio::test]

@@ -16,5 +16,8 @@ async fn main() -> Result<(), Error> {
         pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
         push_concurrency: push.concurrency,
     };
-    run(service_fn(|event: LambdaEvent<SqsEvent>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        handler::handle(&deps, event.payload)
+    }))
+    .await
 }

@@ -9,7 +9,10 @@ use jobcast_shared::ids::ConnectionId;
 use jobcast_shared::ports::{Connection, ConnectionStore};
 use serde_json::{Value, json};
 
-pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketProxyRequest) -> Result<Value, BoxError> {
+pub async fn handle<S: ConnectionStore>(
+    store: &S,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<Value, BoxError> {
     let context = &event.request_context;
     let id = ConnectionId::parse(context.connection_id.clone().unwrap_or_default())?;
     // Only reachable without a user if the route was deployed without the authorizer.
@@ -17,7 +20,11 @@ pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketPro
         tracing::error!(connection_id = %id, "no userId in the authorizer context; refusing");
         return Ok(json!({ "statusCode": 401 }));
     };
-    let connected_at = if context.connected_at > 0 { context.connected_at } else { clock::epoch_millis() };
+    let connected_at = if context.connected_at > 0 {
+        context.connected_at
+    } else {
+        clock::epoch_millis()
+    };
     store
         .put_connection(&Connection {
             id: id.clone(),
@@ -50,7 +57,10 @@ mod tests {
         assert_eq!(row.user.as_str(), "alice");
         assert_eq!(row.connected_at, 1_795_312_800_000);
         let ttl = row.expires_at.saturating_sub(clock::epoch_seconds());
-        assert!(ttl >= 2 * 3600 && ttl <= 3 * 3600, "ttl {ttl}s is not seconds past the 2 h limit");
+        assert!(
+            (2 * 3600..=3 * 3600).contains(&ttl),
+            "ttl {ttl}s is not seconds past the 2 h limit"
+        );
     }
 
     #[tokio::test]

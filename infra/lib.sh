@@ -1,0 +1,133 @@
+# Shared by infra/up, infra/down, infra/token and infra/test. Source it; don't run it.
+# Everything it installs goes to the git-ignored .local/ folder, pinned.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+MINISTACK_VERSION=1.5.33
+SAM_TRANSLATOR_VERSION=1.115.0
+CFN_LINT_VERSION=1.58.0
+BOTO3_VERSION=1.43.106
+
+log() { printf '\033[1m[jobcast]\033[0m %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ensure_venv NAME PACKAGE... : a venv under .local/NAME with exactly these pins, reused
+# while the pins are unchanged.
+ensure_venv() {
+  local dir="$LOCAL/$1"; shift
+  local stamp
+  stamp="$dir/.pins-$(printf '%s\n' "$@" | sha1sum | cut -c1-12)"
+  [ -f "$stamp" ] && return 0
+  log "installing $* into .local/$(basename "$dir")"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  touch "$stamp"
+}
+
+ensure_tools() {
+  command -v python3 >/dev/null || die "python3 is required"
+  command -v cargo >/dev/null || die "cargo is required"
+  mkdir -p "$LOCAL"
+  # MiniStack needs the SAM translator in its own venv for the Serverless transform.
+  ensure_venv ministack "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION" \
+    "boto3==$BOTO3_VERSION"
+  ensure_venv tools "cfn-lint==$CFN_LINT_VERSION" "boto3==$BOTO3_VERSION"
+}
+
+function_packages() {
+  local dir
+  for dir in "$ROOT"/functions/*/; do basename "$dir"; done
+}
+
+# Local bootstraps are x86_64 debug builds: they share the target dir (and its compiled
+# dependencies) with `cargo test`, so nothing is built twice.
+build_bootstraps() {
+  local args=()
+  local pkg
+  for pkg in $(function_packages); do args+=(-p "$pkg"); done
+  log "building bootstraps: $(function_packages | tr '\n' ' ')"
+  cargo build --quiet --bins "${args[@]}" -p jobcast-dev
+}
+
+# instance_dir NAME : where an instance (dev, test) keeps its pid, logs and env file.
+instance_dir() { printf '%s/%s' "$LOCAL" "$1"; }
+
+stop_instance() {
+  local dir pid
+  dir="$(instance_dir "$1")"
+  [ -f "$dir/ministack.pid" ] || return 0
+  pid="$(cat "$dir/ministack.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    # MiniStack runs in its own session; its Lambda workers go with the process group.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/ministack.pid"
+}
+
+# start_instance NAME PORT : a fresh MiniStack on 127.0.0.1:PORT (state is in memory).
+start_instance() {
+  local name="$1" port="$2" dir
+  dir="$(instance_dir "$name")"
+  stop_instance "$name"
+  mkdir -p "$dir"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is in use; set JOBCAST_PORT to another one"
+  fi
+  log "starting MiniStack $MINISTACK_VERSION on 127.0.0.1:$port"
+  # Lambdas inherit this environment: AWS_ENDPOINT_URL points their SDK clients at the stack.
+  env AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" LOG_LEVEL="${JOBCAST_MINISTACK_LOG_LEVEL:-INFO}" \
+    setsid "$LOCAL/ministack/bin/ministack" >"$dir/ministack.log" 2>&1 < /dev/null &
+  echo $! >"$dir/ministack.pid"
+  local i
+  for i in $(seq 1 150); do
+    curl -sf "http://127.0.0.1:$port/_ministack/ready" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$dir/ministack.pid")" 2>/dev/null || { tail -20 "$dir/ministack.log" >&2; die "MiniStack exited"; }
+    sleep 0.2
+  done
+  die "MiniStack did not become ready; see $dir/ministack.log"
+}
+
+# deploy_instance NAME PORT [Key=Value...] : deploy template.yaml with a fresh dev JWT secret.
+deploy_instance() {
+  local name="$1" port="$2" dir secret param
+  shift 2
+  local params=()
+  for param in "$@"; do params+=(--param "$param"); done
+  dir="$(instance_dir "$name")"
+  secret="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  "$LOCAL/tools/bin/python" "$ROOT/infra/deploy_local.py" \
+    --endpoint "http://127.0.0.1:$port" \
+    --template "$ROOT/template.yaml" \
+    --bin-dir "$CARGO_TARGET_DIR/debug" \
+    --stack jobcast \
+    --param "JwtSecret=$secret" "${params[@]}" \
+    --env-out "$dir/stack.env"
+  {
+    echo "export JOBCAST_JWT_SECRET='$secret'"
+    echo "export AWS_ENDPOINT_URL='http://127.0.0.1:$port'"
+    echo "export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1"
+    echo "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
+  } >>"$dir/stack.env"
+  chmod 600 "$dir/stack.env"
+}
+
+# mint_token NAME USER [TTL] : a dev token signed with the instance's secret.
+mint_token() {
+  local dir
+  dir="$(instance_dir "$1")"
+  [ -f "$dir/stack.env" ] || die "no local stack; run infra/up first"
+  (
+    # shellcheck disable=SC1091
+    . "$dir/stack.env"
+    "$CARGO_TARGET_DIR/debug/jobcast-dev" token --user "$2" --ttl "${3:-3600}"
+  )
+}

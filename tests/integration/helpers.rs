@@ -1,0 +1,274 @@
+//! The test client and the stack handle shared by every module.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{SinkExt as _, StreamExt as _};
+use jobcast_shared::auth::mint_hs256;
+use jobcast_shared::clock;
+use jobcast_shared::config::Tables;
+use jobcast_shared::dynamo::DynamoStore;
+use jobcast_shared::ids::{ConnectionId, JobId, UserId};
+use jobcast_shared::job::{Job, Stage};
+use jobcast_shared::ports::JobWriter as _;
+use jobcast_shared::protocol::ServerMessage;
+use jobcast_shared::push::ManagementApiPusher;
+use jobcast_shared::queue::ChunkMessage;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long to wait for something the stack does asynchronously (a push, an SQS delivery).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through infra/test, which deploys the local stack")
+    })
+}
+
+/// The deployed local stack, from the env file `infra/test` sources.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub ws_url: String,
+    pub management_endpoint: String,
+    pub tables: Tables,
+    pub chunk_queue_url: String,
+    pub chunk_dlq_url: String,
+    pub jwt_secret: String,
+    pub sdk: aws_config::SdkConfig,
+}
+
+impl Stack {
+    pub async fn from_env() -> Self {
+        let sdk = jobcast_shared::aws::load_sdk_config().await;
+        Stack {
+            ws_url: var("JOBCAST_WS_URL"),
+            management_endpoint: var("JOBCAST_MANAGEMENT_ENDPOINT"),
+            tables: Tables {
+                jobs: var("JOBCAST_JOBS_TABLE"),
+                chunks: var("JOBCAST_CHUNKS_TABLE"),
+                connections: var("JOBCAST_CONNECTIONS_TABLE"),
+                subscriptions: var("JOBCAST_SUBSCRIPTIONS_TABLE"),
+            },
+            chunk_queue_url: var("JOBCAST_CHUNK_QUEUE_URL"),
+            chunk_dlq_url: var("JOBCAST_CHUNK_DLQ_URL"),
+            jwt_secret: var("JOBCAST_JWT_SECRET"),
+            sdk,
+        }
+    }
+
+    pub fn ddb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// The DynamoDB adapter the functions use, against the deployed tables.
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.ddb(), self.tables.clone())
+    }
+
+    pub fn pusher(&self) -> ManagementApiPusher {
+        ManagementApiPusher::new(&self.sdk, &self.management_endpoint)
+    }
+
+    pub fn token(&self, user: &UserId) -> String {
+        mint_hs256(
+            self.jwt_secret.as_bytes(),
+            user,
+            clock::epoch_seconds(),
+            600,
+            None,
+            None,
+        )
+        .expect("minting a dev token")
+    }
+
+    pub async fn connect(&self, user: &UserId) -> Client {
+        self.connect_with_token(&self.token(user))
+            .await
+            .expect("a valid token connects")
+    }
+
+    pub async fn connect_with_token(&self, token: &str) -> anyhow::Result<Client> {
+        let url = format!("{}?token={token}", self.ws_url);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Client { ws })
+    }
+
+    /// A processing job with `chunks_total` chunks, owned by `owner`, written through the adapter.
+    pub async fn seed_job(&self, owner: &UserId, chunks_total: u32) -> Job {
+        let now = clock::epoch_millis();
+        let job = Job {
+            id: JobId::generate(),
+            owner: owner.clone(),
+            stage: Stage::Processing,
+            chunks_done: 0,
+            chunks_total,
+            seq: 1,
+            file_name: Some("seeded.pdf".into()),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(
+            self.store().create_job(&job).await.expect("writing a job"),
+            "job id collision"
+        );
+        job
+    }
+
+    pub async fn send_chunks(&self, job: &JobId, indexes: &[u32]) {
+        for batch in indexes.chunks(10) {
+            let mut request = self
+                .sqs()
+                .send_message_batch()
+                .queue_url(&self.chunk_queue_url);
+            for (i, index) in batch.iter().enumerate() {
+                let body = serde_json::to_string(&ChunkMessage {
+                    job_id: job.clone(),
+                    chunk_index: jobcast_shared::ids::ChunkIndex::parse(u64::from(*index))
+                        .expect("index"),
+                })
+                .expect("serializes");
+                request = request.entries(
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(body)
+                        .build()
+                        .expect("valid entry"),
+                );
+            }
+            let out = request.send().await.expect("sending chunk messages");
+            assert!(out.failed().is_empty(), "SQS refused {:?}", out.failed());
+        }
+    }
+
+    pub async fn send_raw(&self, body: &str) {
+        self.sqs()
+            .send_message()
+            .queue_url(&self.chunk_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("sending a raw message");
+    }
+
+    /// The connection ids of `user`, via the connections table's `byUser` index.
+    pub async fn connections_of(&self, user: &UserId) -> Vec<ConnectionId> {
+        let out = self
+            .ddb()
+            .query()
+            .table_name(&self.tables.connections)
+            .index_name("byUser")
+            .key_condition_expression("userId = :u")
+            .expression_attribute_values(":u", AttributeValue::S(user.to_string()))
+            .send()
+            .await
+            .expect("querying connections");
+        out.items()
+            .iter()
+            .filter_map(|item| item.get("connectionId")?.as_s().ok())
+            .map(|id| ConnectionId::parse(id.as_str()).expect("stored ids are valid"))
+            .collect()
+    }
+
+    /// Waits until `check` holds, polling; fails with `what` after [`PATIENCE`].
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the chunk queue has nothing visible or in flight.
+    pub async fn drain_chunk_queue(&self) {
+        let sqs = self.sqs();
+        let url = self.chunk_queue_url.clone();
+        self.eventually("the chunk queue drains", || {
+            let sqs = sqs.clone();
+            let url = url.clone();
+            async move {
+                let attrs = sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .expect("reading queue attributes");
+                attrs.attributes().is_some_and(|a| a.values().all(|v| v == "0"))
+            }
+        })
+        .await;
+    }
+}
+
+/// A unique user per test, so tests never see each other's rows.
+pub fn user(prefix: &str) -> UserId {
+    UserId::parse(format!("{prefix}-{}", uuid::Uuid::new_v4().simple())).expect("valid user id")
+}
+
+/// A WebSocket client speaking the jobcast protocol.
+#[derive(Debug)]
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send(&mut self, frame: serde_json::Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text))
+            .await
+            .expect("sending a frame");
+    }
+
+    pub async fn subscribe(&mut self, job: &JobId) -> ServerMessage {
+        self.send(serde_json::json!({"action": "subscribe_job", "jobId": job}))
+            .await;
+        self.next_message().await.expect("a reply to subscribe_job")
+    }
+
+    /// The next server message, or an error after [`PATIENCE`].
+    pub async fn next_message(&mut self) -> anyhow::Result<ServerMessage> {
+        self.next_message_within(PATIENCE).await
+    }
+
+    pub async fn next_message_within(&mut self, limit: Duration) -> anyhow::Result<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .context("no message in time")?
+                .context("socket closed")??;
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text)
+                        .with_context(|| format!("not a server message: {text}"));
+                }
+                Message::Close(_) => bail!("socket closed by the server"),
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
