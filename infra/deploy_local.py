@@ -113,6 +113,34 @@ def enable_ttl(template: dict, ddb, outputs: dict) -> None:
         )
 
 
+def enable_cors(template: dict, apigw, params: dict, outputs: dict) -> None:
+    # The local stack stores CorsConfiguration from CloudFormation but never applies it; set it
+    # through the API so preflights from the demo page behave as on AWS.
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Api":
+            continue
+        cors = resource["Properties"].get("CorsConfiguration")
+        if not cors:
+            continue
+        origins = cors["AllowOrigins"]
+        if isinstance(origins, dict):  # !Split [',', !Ref Param]
+            separator, source = origins["Fn::Split"]
+            origins = params[source["Ref"]].split(separator)
+        api_id = outputs.get(f"{name}Id")
+        if not api_id:
+            sys.exit(f"{name} has CORS but no {name}Id output")
+        apigw.update_api(
+            ApiId=api_id,
+            CorsConfiguration={
+                "AllowOrigins": origins,
+                "AllowMethods": cors.get("AllowMethods", []),
+                "AllowHeaders": cors.get("AllowHeaders", []),
+                "ExposeHeaders": cors.get("ExposeHeaders", []),
+                "MaxAge": int(cors.get("MaxAge", 0)),
+            },
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--endpoint", required=True, help="http://127.0.0.1:PORT")
@@ -139,7 +167,12 @@ def main() -> None:
         pass
     package(template, args.bin_dir, s3, args.stack)
 
-    params = dict(p.split("=", 1) for p in args.param)
+    params = {
+        name: str(spec["Default"])
+        for name, spec in template.get("Parameters", {}).items()
+        if "Default" in spec
+    }
+    params.update(p.split("=", 1) for p in args.param)
     params["LocalGatewayUrl"] = args.endpoint
     cfn.create_stack(
         StackName=args.stack,
@@ -150,11 +183,13 @@ def main() -> None:
     stack = wait_for_stack(cfn, args.stack)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     enable_ttl(template, ddb, outputs)
+    enable_cors(template, client("apigatewayv2", args.endpoint), params, outputs)
 
     ws_url = outputs["WebSocketUrl"].replace("http://", "ws://", 1)
     env = {
         "JOBCAST_ENDPOINT": args.endpoint,
         "JOBCAST_STACK": args.stack,
+        "JOBCAST_HTTP_URL": outputs["HttpApiUrl"],
         "JOBCAST_WS_URL": ws_url,
         "JOBCAST_MANAGEMENT_ENDPOINT": outputs["ManagementEndpoint"],
         "JOBCAST_JOBS_TABLE": outputs["JobsTableName"],

@@ -10,6 +10,8 @@ MINISTACK_VERSION=1.5.33
 SAM_TRANSLATOR_VERSION=1.115.0
 CFN_LINT_VERSION=1.58.0
 BOTO3_VERSION=1.43.106
+SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 
 log() { printf '\033[1m[jobcast]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -36,6 +38,8 @@ ensure_tools() {
   ensure_venv ministack "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION" \
     "boto3==$BOTO3_VERSION"
   ensure_venv tools "cfn-lint==$CFN_LINT_VERSION" "boto3==$BOTO3_VERSION"
+  ensure_venv apitest "schemathesis==$SCHEMATHESIS_VERSION" \
+    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 }
 
 function_packages() {

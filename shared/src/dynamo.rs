@@ -141,6 +141,54 @@ impl JobReader for DynamoStore {
     }
 }
 
+/// Index of jobs by owner, newest first.
+pub const JOBS_BY_USER: &str = "byUser";
+
+impl JobLister for DynamoStore {
+    async fn list_jobs(
+        &self,
+        owner: &UserId,
+        limit: u32,
+        after: Option<&JobCursor>,
+    ) -> Result<JobPage, StoreError> {
+        let start = after.map(|cursor| {
+            Item::from([
+                ("userId".to_owned(), s(owner.as_str())),
+                ("createdAt".to_owned(), n(cursor.created_at)),
+                ("jobId".to_owned(), s(cursor.job_id.as_str())),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.jobs)
+            .index_name(JOBS_BY_USER)
+            .key_condition_expression("userId = :u")
+            .expression_attribute_values(":u", s(owner.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .context("listing a user's jobs")?;
+        let jobs = out
+            .items()
+            .iter()
+            .map(job_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        // DynamoDB may hand back a last key even when nothing follows; a page that came back
+        // short of the limit is the end.
+        let next = match (out.last_evaluated_key(), jobs.last()) {
+            (Some(_), Some(last)) if jobs.len() == limit as usize => Some(JobCursor {
+                created_at: last.created_at,
+                job_id: last.id.clone(),
+            }),
+            _ => None,
+        };
+        Ok(JobPage { jobs, next })
+    }
+}
+
 impl JobWriter for DynamoStore {
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
         let result = self

@@ -85,6 +85,40 @@ impl JobReader for InMemoryStore {
     }
 }
 
+impl JobLister for InMemoryStore {
+    async fn list_jobs(
+        &self,
+        owner: &UserId,
+        limit: u32,
+        after: Option<&JobCursor>,
+    ) -> Result<JobPage, StoreError> {
+        let state = lock(&self.state);
+        let mut mine: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|job| &job.owner == owner)
+            .collect();
+        mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let jobs: Vec<Job> = mine
+            .into_iter()
+            .filter(|job| {
+                after.is_none_or(|c| (job.created_at, &job.id) < (c.created_at, &c.job_id))
+            })
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        let next = (jobs.len() == limit as usize)
+            .then(|| {
+                jobs.last().map(|last| JobCursor {
+                    created_at: last.created_at,
+                    job_id: last.id.clone(),
+                })
+            })
+            .flatten();
+        Ok(JobPage { jobs, next })
+    }
+}
+
 impl JobWriter for InMemoryStore {
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
         if self.job(&job.id).is_some() {

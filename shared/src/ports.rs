@@ -43,6 +43,51 @@ pub trait JobReader: Send + Sync {
     fn get_job(&self, id: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
 
+/// Where a page of a user's job list ends; opaque to clients (see [`JobCursor::encode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at: i64,
+    pub job_id: JobId,
+}
+
+/// A malformed or tampered cursor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor")]
+pub struct InvalidCursor;
+
+impl JobCursor {
+    /// `<createdAt>.<jobId>`, URL-safe as it stands (job ids are `[A-Za-z0-9_-]`).
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.job_id)
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, InvalidCursor> {
+        let (created_at, job_id) = raw.split_once('.').ok_or(InvalidCursor)?;
+        Ok(JobCursor {
+            created_at: created_at.parse().map_err(|_| InvalidCursor)?,
+            job_id: JobId::parse(job_id).map_err(|_| InvalidCursor)?,
+        })
+    }
+}
+
+/// One page of a user's jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next: Option<JobCursor>,
+}
+
+/// `dynamodb:Query` on the jobs table's `byUser` index.
+pub trait JobLister: Send + Sync {
+    /// The owner is always part of the key, so a cursor can never reach another user's jobs.
+    fn list_jobs(
+        &self,
+        owner: &UserId,
+        limit: u32,
+        after: Option<&JobCursor>,
+    ) -> impl Future<Output = Result<JobPage, StoreError>> + Send;
+}
+
 /// `dynamodb:PutItem` on jobs.
 pub trait JobWriter: Send + Sync {
     /// Writes a new job; `Ok(false)` when the id is taken.

@@ -31,6 +31,7 @@ fn var(name: &str) -> String {
 /// The deployed local stack, from the env file `infra/test` sources.
 #[derive(Debug, Clone)]
 pub struct Stack {
+    pub http_url: String,
     pub ws_url: String,
     pub management_endpoint: String,
     pub tables: Tables,
@@ -44,6 +45,7 @@ impl Stack {
     pub async fn from_env() -> Self {
         let sdk = jobcast_shared::aws::load_sdk_config().await;
         Stack {
+            http_url: var("JOBCAST_HTTP_URL"),
             ws_url: var("JOBCAST_WS_URL"),
             management_endpoint: var("JOBCAST_MANAGEMENT_ENDPOINT"),
             tables: Tables {
@@ -100,9 +102,22 @@ impl Stack {
         Ok(Client { ws })
     }
 
+    /// A GET on the HTTP API as `user` (no token when `None`).
+    pub fn http_get(&self, path: &str, user: Option<&UserId>) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new().get(format!("{}{path}", self.http_url));
+        match user {
+            Some(user) => request.bearer_auth(self.token(user)),
+            None => request,
+        }
+    }
+
     /// A processing job with `chunks_total` chunks, owned by `owner`, written through the adapter.
     pub async fn seed_job(&self, owner: &UserId, chunks_total: u32) -> Job {
-        let now = clock::epoch_millis();
+        self.seed_job_created_at(owner, chunks_total, clock::epoch_millis())
+            .await
+    }
+
+    pub async fn seed_job_created_at(&self, owner: &UserId, chunks_total: u32, now: i64) -> Job {
         let job = Job {
             id: JobId::generate(),
             owner: owner.clone(),

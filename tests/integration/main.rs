@@ -6,5 +6,6 @@ mod helpers;
 
 mod adapters;
 mod connect;
+mod http;
 mod progress;
 mod subscribe;
