@@ -27,6 +27,7 @@ pub mod config;
 pub mod dynamo;
 pub mod ids;
 pub mod job;
+pub mod pdf;
 pub mod ports;
 pub mod protocol;
 pub mod push;
