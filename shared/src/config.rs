@@ -115,6 +115,35 @@ impl PushConfig {
     }
 }
 
+/// The jobcast bucket (uploads, chunks, results).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub bucket: String,
+    /// Path-style addressing, for the local stack (set by the template's local condition).
+    pub force_path_style: bool,
+}
+
+impl BucketConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(BucketConfig {
+            bucket: env.required("BUCKET")?,
+            force_path_style: env.parsed_or("S3_FORCE_PATH_STYLE", false)?,
+        })
+    }
+}
+
+impl crate::pdf::PdfLimits {
+    /// `MAX_UPLOAD_BYTES`, `MAX_PAGES`, `MAX_DECOMPRESSED_BYTES`, each with its default.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = crate::pdf::PdfLimits::default();
+        Ok(crate::pdf::PdfLimits {
+            max_bytes: env.parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?,
+            max_pages: env.parsed_or("MAX_PAGES", defaults.max_pages)?,
+            max_decompressed_bytes: env.parsed_or("MAX_DECOMPRESSED_BYTES", defaults.max_decompressed_bytes)?,
+        })
+    }
+}
+
 /// How long connection and subscription rows live if `$disconnect` never arrives.
 /// API Gateway closes every connection after 2 h; the margin covers clock skew and retries.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600 + 15 * 60);

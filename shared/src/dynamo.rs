@@ -207,6 +207,70 @@ impl JobWriter for DynamoStore {
     }
 }
 
+impl JobStages for DynamoStore {
+    async fn advance(&self, job: &JobId, change: &StageChange) -> Result<Option<Job>, StoreError> {
+        let shown = crate::job::progress(change.to, 0, change.chunks_total.unwrap_or(0), change.error.as_deref());
+        let mut set = vec!["#stage = :to", "seq = seq + :one", "updatedAt = :now", "pushedProgress = :p"];
+        let from: Vec<String> = (0..change.from.len()).map(|i| format!(":from{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.jobs)
+            .key("jobId", s(job.as_str()))
+            .condition_expression(format!("#stage IN ({})", from.join(", ")))
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":to", s(change.to.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(clock::epoch_millis()))
+            .expression_attribute_values(":p", n(shown.percent))
+            .return_values(ReturnValue::AllNew);
+        for (placeholder, stage) in from.iter().zip(change.from) {
+            request = request.expression_attribute_values(placeholder, s(stage.as_str()));
+        }
+        if let Some(total) = change.chunks_total {
+            set.push("chunksTotal = :total");
+            request = request.expression_attribute_values(":total", n(total));
+        }
+        if let Some(error) = &change.error {
+            set.push("#error = :error");
+            request = request
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":error", s(error));
+        }
+        match request.update_expression(format!("SET {}", set.join(", "))).send().await {
+            Ok(out) => out.attributes.as_ref().map(job_from_item).transpose(),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(anyhow::Error::new(err).context("moving a job to its next stage").into()),
+        }
+    }
+}
+
+/// Index of connections by user (the user room).
+pub const CONNECTIONS_BY_USER: &str = "byUser";
+
+impl UserRoom for DynamoStore {
+    async fn connections_of(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.connections)
+            .index_name(CONNECTIONS_BY_USER)
+            .key_condition_expression("userId = :u")
+            .filter_expression("expiresAt > :now")
+            .expression_attribute_values(":u", s(user.as_str()))
+            .expression_attribute_values(":now", n(clock::epoch_seconds()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.context("listing a user's connections")?;
+            out.push(ConnectionId::parse(get_s(&item, "connectionId")?).map_err(corrupt("connectionId"))?);
+        }
+        Ok(out)
+    }
+}
+
 impl ConnectionStore for DynamoStore {
     async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         self.client

@@ -22,10 +22,12 @@ struct State {
     subscriptions: BTreeMap<(JobId, ConnectionId), UserId>,
 }
 
-/// Every store port over one in-memory state.
+/// Every store port over one in-memory state. Counts item writes the way DynamoDB bills them
+/// (a transaction's items each count), so tests can bound the write cost of a flow.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
+    item_writes: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,6 +74,15 @@ impl InMemoryStore {
 
     pub fn has_connection(&self, id: &ConnectionId) -> bool {
         self.connection(id).is_some()
+    }
+
+    /// Item writes made through the ports so far (test set-up helpers do not count).
+    pub fn item_writes(&self) -> usize {
+        self.item_writes.load(Ordering::SeqCst)
+    }
+
+    fn wrote(&self, items: usize) {
+        self.item_writes.fetch_add(items, Ordering::SeqCst);
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -126,6 +137,41 @@ impl JobWriter for InMemoryStore {
         }
         self.insert_job(job.clone());
         Ok(true)
+    }
+}
+
+impl JobStages for InMemoryStore {
+    async fn advance(&self, job: &JobId, change: &StageChange) -> Result<Option<Job>, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(stored) = state.jobs.get_mut(job) else {
+            return Ok(None);
+        };
+        if !change.from.contains(&stored.stage) {
+            return Ok(None);
+        }
+        stored.stage = change.to;
+        stored.seq += 1;
+        stored.updated_at = clock::epoch_millis();
+        if let Some(total) = change.chunks_total {
+            stored.chunks_total = total;
+        }
+        if let Some(error) = &change.error {
+            stored.error = Some(error.clone());
+        }
+        let after = stored.clone();
+        state.pushed_percent.insert(job.clone(), after.progress().percent);
+        self.wrote(1);
+        Ok(Some(after))
+    }
+}
+
+impl UserRoom for InMemoryStore {
+    async fn connections_of(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+        let state = lock(&self.state);
+        let mut ids: Vec<ConnectionId> =
+            state.connections.values().filter(|c| &c.user == user).map(|c| c.id.clone()).collect();
+        ids.sort();
+        Ok(ids)
     }
 }
 
@@ -198,6 +244,7 @@ impl ProgressRecorder for InMemoryStore {
         stored.seq += 1;
         stored.updated_at = clock::epoch_millis();
         state.chunk_marks.insert((job.clone(), chunk));
+        self.wrote(2);
         Ok(ChunkRecord::Recorded)
     }
 
@@ -208,6 +255,7 @@ impl ProgressRecorder for InMemoryStore {
             return Ok(false);
         }
         *pushed = percent;
+        self.wrote(1);
         Ok(true)
     }
 
@@ -223,6 +271,7 @@ impl ProgressRecorder for InMemoryStore {
         stored.seq += 1;
         stored.updated_at = clock::epoch_millis();
         let merged = stored.clone();
+        self.wrote(1);
         state
             .pushed_percent
             .insert(job.clone(), checkpoint::MERGING);
@@ -314,5 +363,76 @@ impl Pusher for RecordingPusher {
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         outcome
+    }
+}
+
+/// An in-memory bucket: [`ObjectStore`] and [`UrlSigner`] (URLs are `memory://` placeholders).
+#[derive(Debug, Default)]
+pub struct InMemoryObjects {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl InMemoryObjects {
+    pub fn insert(&self, key: &str, body: Vec<u8>) {
+        lock(&self.objects).insert(key.to_owned(), body);
+    }
+
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        lock(&self.objects).get(key).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.objects).keys().cloned().collect()
+    }
+}
+
+impl ObjectStore for InMemoryObjects {
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
+        let body = self.object(key).ok_or(ObjectError::NotFound)?;
+        let size = body.len() as u64;
+        if size > max_bytes {
+            return Err(ObjectError::TooLarge { size, max: max_bytes });
+        }
+        Ok(body)
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        self.insert(key, body);
+        Ok(())
+    }
+}
+
+impl UrlSigner for InMemoryObjects {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        ttl: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        Ok(format!("memory://put/{key}?type={content_type}&length={content_length}&ttl={}", ttl.as_secs()))
+    }
+
+    async fn presign_get(&self, key: &str, ttl: std::time::Duration) -> Result<String, StoreError> {
+        Ok(format!("memory://get/{key}?ttl={}", ttl.as_secs()))
+    }
+}
+
+/// A [`ChunkQueue`] that records what was enqueued.
+#[derive(Debug, Default)]
+pub struct RecordingQueue {
+    sent: Mutex<Vec<crate::queue::ChunkMessage>>,
+}
+
+impl RecordingQueue {
+    pub fn sent(&self) -> Vec<crate::queue::ChunkMessage> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl ChunkQueue for RecordingQueue {
+    async fn enqueue(&self, messages: &[crate::queue::ChunkMessage]) -> Result<(), StoreError> {
+        lock(&self.sent).extend_from_slice(messages);
+        Ok(())
     }
 }

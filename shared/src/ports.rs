@@ -3,8 +3,11 @@
 
 use std::future::Future;
 
+use std::time::Duration;
+
 use crate::ids::{ChunkIndex, ConnectionId, JobId, UserId};
-use crate::job::Job;
+use crate::job::{Job, Stage};
+use crate::queue::ChunkMessage;
 
 /// A failure of a store. Corrupt data is told apart from everything the caller cannot act on.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +157,85 @@ pub trait ProgressRecorder: Send + Sync {
         &self,
         job: &JobId,
     ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
+
+/// A move of a job from one of `from` to `to`, made only if the job is still in one of `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageChange {
+    pub from: &'static [Stage],
+    pub to: Stage,
+    /// Set with the move to [`Stage::Chunked`].
+    pub chunks_total: Option<u32>,
+    /// Set with the move to [`Stage::Failed`].
+    pub error: Option<String>,
+}
+
+impl StageChange {
+    pub fn to(from: &'static [Stage], to: Stage) -> Self {
+        StageChange { from, to, chunks_total: None, error: None }
+    }
+
+    /// Fails a job from any stage that is not already terminal.
+    pub fn fail(reason: impl Into<String>) -> Self {
+        StageChange {
+            from: &[Stage::Queued, Stage::Analyzing, Stage::Chunked, Stage::Processing, Stage::Merging],
+            to: Stage::Failed,
+            chunks_total: None,
+            error: Some(reason.into()),
+        }
+    }
+}
+
+/// `dynamodb:UpdateItem` on jobs: conditional stage moves.
+pub trait JobStages: Send + Sync {
+    /// `Some(job after)` when the move happened, `None` when the job was not in `from` (or is
+    /// missing): of two racing callers, exactly one gets `Some`. Bumps `seq`.
+    fn advance(&self, job: &JobId, change: &StageChange) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
+
+/// `dynamodb:Query` on the connections table's `byUser` index: the user room.
+pub trait UserRoom: Send + Sync {
+    /// The user's live (unexpired) connections.
+    fn connections_of(&self, user: &UserId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+}
+
+/// Why an object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("no such object")]
+    NotFound,
+    #[error("object is {size} bytes, over the {max}-byte limit")]
+    TooLarge { size: u64, max: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// `s3:GetObject` / `s3:PutObject` on the jobcast bucket.
+pub trait ObjectStore: Send + Sync {
+    /// The object's bytes, refused without downloading when larger than `max_bytes`.
+    fn get(&self, key: &str, max_bytes: u64) -> impl Future<Output = Result<Vec<u8>, ObjectError>> + Send;
+
+    fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Presigned URLs, signed with the function's own credentials (which must allow the action).
+pub trait UrlSigner: Send + Sync {
+    /// A PUT bound to this content type and exact length.
+    fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    fn presign_get(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// `sqs:SendMessage` on the chunk queue.
+pub trait ChunkQueue: Send + Sync {
+    /// Enqueues every message (batched), or fails naming how many were refused.
+    fn enqueue(&self, messages: &[ChunkMessage]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Why a push did not arrive.

@@ -7,9 +7,10 @@ use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectio
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt as _;
 
-use crate::ids::{ConnectionId, JobId};
-use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore};
-use crate::protocol::ServerMessage;
+use crate::ids::{ConnectionId, JobId, UserId};
+use crate::job::{Job, Stage};
+use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore, UserRoom};
+use crate::protocol::{JobSnapshot, ServerMessage};
 
 /// [`Pusher`] over the API Gateway Management API (`POST @connections/{id}`).
 #[derive(Debug, Clone)]
@@ -134,6 +135,80 @@ where
             .with_context(|| format!("deleting gone connection {gone}"))?;
     }
     Ok(report)
+}
+
+/// Pushes `message` to every live connection of `user` (the user room).
+pub async fn push_to_user<S, P>(
+    store: &S,
+    pusher: &P,
+    concurrency: usize,
+    user: &UserId,
+    message: &ServerMessage,
+) -> Result<FanOut, StoreError>
+where
+    S: UserRoom + ConnectionStore,
+    P: Pusher,
+{
+    let targets = store.connections_of(user).await?;
+    let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
+    for gone in &report.gone {
+        store
+            .delete_connection(gone)
+            .await
+            .with_context(|| format!("deleting gone connection {gone}"))?;
+    }
+    Ok(report)
+}
+
+/// Tells clients about jobs: what every function that changes a job calls.
+#[derive(Debug)]
+pub struct Notifier<'a, S, P> {
+    pub store: &'a S,
+    pub pusher: &'a P,
+    pub concurrency: usize,
+}
+
+impl<S, P> Notifier<'_, S, P>
+where
+    S: SubscriptionStore + UserRoom + ConnectionStore,
+    P: Pusher,
+{
+    /// A job's new state to its subscribers: `job_update`, or `job_completed` once terminal,
+    /// which also goes to the owner's room as `job_list_update`. `result_url` is the
+    /// (presigned) result link of a completed job.
+    pub async fn job_changed(&self, job: &Job, result_url: Option<String>) -> Result<FanOut, StoreError> {
+        let message = match job.stage {
+            Stage::Completed | Stage::Failed => ServerMessage::JobCompleted {
+                job_id: job.id.clone(),
+                status: job.stage.status(),
+                result_url,
+                error: job.error.clone(),
+                seq: job.seq,
+            },
+            _ => ServerMessage::JobUpdate(JobSnapshot::from(job)),
+        };
+        let report = push_to_subscribers(self.store, self.pusher, self.concurrency, &job.id, &message).await?;
+        tracing::info!(
+            job_id = %job.id,
+            stage = %job.stage,
+            progress = job.progress().percent,
+            seq = job.seq,
+            delivered = report.delivered,
+            gone = report.gone.len(),
+            failed = report.failed,
+            "pushed job change"
+        );
+        if job.stage.is_terminal() {
+            self.job_listed(job).await?;
+        }
+        Ok(report)
+    }
+
+    /// `job_list_update` to every connection of the job's owner (created, completed, failed).
+    pub async fn job_listed(&self, job: &Job) -> Result<FanOut, StoreError> {
+        let message = ServerMessage::JobListUpdate { job_id: job.id.clone(), status: job.stage.status() };
+        push_to_user(self.store, self.pusher, self.concurrency, &job.owner, &message).await
+    }
 }
 
 #[cfg(all(test, feature = "test-util"))]

@@ -10,6 +10,8 @@ use crate::ids::{ChunkIndex, JobId};
 pub struct ChunkMessage {
     pub job_id: JobId,
     pub chunk_index: ChunkIndex,
+    /// The chunk's first page in the original document (1-based).
+    pub first_page: u32,
 }
 
 impl ChunkMessage {

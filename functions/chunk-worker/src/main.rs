@@ -1,6 +1,10 @@
+use std::time::Duration;
+
 use aws_lambda_events::sqs::SqsEvent;
-use jobcast_shared::config::{Env, PushConfig};
+use jobcast_shared::config::{BucketConfig, Env, PushConfig};
+use jobcast_shared::pdf::PdfLimits;
 use jobcast_shared::push::ManagementApiPusher;
+use jobcast_shared::s3::S3Store;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
 mod handler;
@@ -10,14 +14,19 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
+    let bucket = BucketConfig::from_env(&env)?;
+    let settings = handler::Settings {
+        push_concurrency: push.concurrency,
+        limits: PdfLimits::from_env(&env)?,
+        max_receive_count: env.parsed_or("MAX_RECEIVE_COUNT", 3)?,
+        result_url_ttl: Duration::from_secs(env.parsed_or("RESULT_URL_TTL_SECONDS", 900)?),
+    };
     let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
     let deps = handler::Deps {
         store,
+        objects: S3Store::new(&sdk, bucket.bucket, bucket.force_path_style),
         pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
-        push_concurrency: push.concurrency,
+        settings,
     };
-    run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        handler::handle(&deps, event.payload)
-    }))
-    .await
+    run(service_fn(|event: LambdaEvent<SqsEvent>| handler::handle(&deps, event.payload))).await
 }
