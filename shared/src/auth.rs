@@ -45,24 +45,13 @@ impl JwtSettings {
     /// `JWT_ALGORITHM` (HS256 | RS256 | ES256, default HS256), `JWT_SECRET` or `JWT_PUBLIC_KEY`,
     /// and the optional `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS` (default 30).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let algorithm = env
-            .optional("JWT_ALGORITHM")
-            .unwrap_or_else(|| "HS256".to_owned());
+        let algorithm = env.optional("JWT_ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
         let key = match algorithm.as_str() {
-            "HS256" => JwtKey::Hs256 {
-                secret: env.required("JWT_SECRET")?.into_bytes(),
-            },
-            "RS256" => JwtKey::Rs256 {
-                public_pem: env.required("JWT_PUBLIC_KEY")?,
-            },
-            "ES256" => JwtKey::Es256 {
-                public_pem: env.required("JWT_PUBLIC_KEY")?,
-            },
+            "HS256" => JwtKey::Hs256 { secret: env.required("JWT_SECRET")?.into_bytes() },
+            "RS256" => JwtKey::Rs256 { public_pem: env.required("JWT_PUBLIC_KEY")? },
+            "ES256" => JwtKey::Es256 { public_pem: env.required("JWT_PUBLIC_KEY")? },
             _ => {
-                return Err(ConfigError::invalid(
-                    "JWT_ALGORITHM",
-                    "expected HS256, RS256 or ES256",
-                ));
+                return Err(ConfigError::invalid("JWT_ALGORITHM", "expected HS256, RS256 or ES256"));
             }
         };
         Ok(JwtSettings {
@@ -124,9 +113,7 @@ pub struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier")
-            .field("algorithms", &self.validation.algorithms)
-            .finish()
+        f.debug_struct("TokenVerifier").field("algorithms", &self.validation.algorithms).finish()
     }
 }
 
@@ -141,15 +128,13 @@ impl TokenVerifier {
             }
             JwtKey::Rs256 { public_pem } => (
                 Algorithm::RS256,
-                DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|_| {
-                    ConfigError::invalid("JWT_PUBLIC_KEY", "not an RSA public key PEM")
-                })?,
+                DecodingKey::from_rsa_pem(public_pem.as_bytes())
+                    .map_err(|_| ConfigError::invalid("JWT_PUBLIC_KEY", "not an RSA public key PEM"))?,
             ),
             JwtKey::Es256 { public_pem } => (
                 Algorithm::ES256,
-                DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(|_| {
-                    ConfigError::invalid("JWT_PUBLIC_KEY", "not an EC public key PEM")
-                })?,
+                DecodingKey::from_ec_pem(public_pem.as_bytes())
+                    .map_err(|_| ConfigError::invalid("JWT_PUBLIC_KEY", "not an EC public key PEM"))?,
             ),
         };
         let mut validation = Validation::new(algorithm);
@@ -180,8 +165,8 @@ impl TokenVerifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| classify(e.kind()))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| classify(e.kind()))?;
         let (Some(sub), Some(expires_at)) = (data.claims.sub, data.claims.exp) else {
             return Err(AuthError::MissingClaim);
         };
@@ -215,13 +200,8 @@ pub const CONTEXT_USER_ID: &str = "userId";
 
 /// The caller of a WebSocket route, from the authorizer context API Gateway attached to it.
 /// Identity never comes from a message body.
-pub fn user_from_authorizer_context(
-    fields: &std::collections::HashMap<String, serde_json::Value>,
-) -> Option<UserId> {
-    fields
-        .get(CONTEXT_USER_ID)
-        .and_then(|v| v.as_str())
-        .and_then(|raw| UserId::parse(raw).ok())
+pub fn user_from_authorizer_context(fields: &std::collections::HashMap<String, serde_json::Value>) -> Option<UserId> {
+    fields.get(CONTEXT_USER_ID).and_then(|v| v.as_str()).and_then(|raw| UserId::parse(raw).ok())
 }
 
 #[derive(Debug, Serialize)]
@@ -245,18 +225,8 @@ pub fn mint_hs256(
     issuer: Option<&str>,
     audience: Option<&str>,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let claims = DevClaims {
-        sub: user.as_str(),
-        iat: now,
-        exp: now + ttl_seconds,
-        iss: issuer,
-        aud: audience,
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
+    let claims = DevClaims { sub: user.as_str(), iat: now, exp: now + ttl_seconds, iss: issuer, aud: audience };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
 }
 
 #[cfg(test)]
@@ -276,19 +246,11 @@ mod tests {
     }
 
     fn settings(key: JwtKey) -> JwtSettings {
-        JwtSettings {
-            key,
-            issuer: None,
-            audience: None,
-            leeway_seconds: 0,
-        }
+        JwtSettings { key, issuer: None, audience: None, leeway_seconds: 0 }
     }
 
     fn hs() -> TokenVerifier {
-        TokenVerifier::new(&settings(JwtKey::Hs256 {
-            secret: SECRET.to_vec(),
-        }))
-        .expect("valid settings")
+        TokenVerifier::new(&settings(JwtKey::Hs256 { secret: SECRET.to_vec() })).expect("valid settings")
     }
 
     fn sign(alg: Algorithm, key: &EncodingKey, claims: serde_json::Value) -> String {
@@ -302,16 +264,8 @@ mod tests {
     #[test]
     fn a_valid_hs256_token_yields_its_subject() {
         let exp = now() + 600;
-        let identity = hs()
-            .verify(&hs_token(json!({"sub": "alice", "exp": exp})))
-            .expect("valid");
-        assert_eq!(
-            identity,
-            Identity {
-                user: UserId::parse("alice").expect("id"),
-                expires_at: exp
-            }
-        );
+        let identity = hs().verify(&hs_token(json!({"sub": "alice", "exp": exp}))).expect("valid");
+        assert_eq!(identity, Identity { user: UserId::parse("alice").expect("id"), expires_at: exp });
     }
 
     #[test]
@@ -331,14 +285,8 @@ mod tests {
 
     #[test]
     fn a_token_without_exp_or_sub_is_refused() {
-        assert_eq!(
-            hs().verify(&hs_token(json!({"sub": "alice"}))),
-            Err(AuthError::MissingClaim)
-        );
-        assert_eq!(
-            hs().verify(&hs_token(json!({"exp": now() + 60}))),
-            Err(AuthError::MissingClaim)
-        );
+        assert_eq!(hs().verify(&hs_token(json!({"sub": "alice"}))), Err(AuthError::MissingClaim));
+        assert_eq!(hs().verify(&hs_token(json!({"exp": now() + 60}))), Err(AuthError::MissingClaim));
     }
 
     #[test]
@@ -383,10 +331,8 @@ mod tests {
     #[test]
     fn an_hs256_token_keyed_with_the_rsa_public_key_is_refused() {
         // Algorithm confusion: the attacker signs HS256 using the (public) RSA key as the secret.
-        let verifier = TokenVerifier::new(&settings(JwtKey::Rs256 {
-            public_pem: RSA_PUBLIC.into(),
-        }))
-        .expect("valid settings");
+        let verifier =
+            TokenVerifier::new(&settings(JwtKey::Rs256 { public_pem: RSA_PUBLIC.into() })).expect("valid settings");
         let forged = sign(
             Algorithm::HS256,
             &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
@@ -398,20 +344,11 @@ mod tests {
     #[test]
     fn rs256_and_es256_tokens_verify_against_their_public_keys() {
         let claims = json!({"sub": "alice", "exp": now() + 60});
-        let rs = TokenVerifier::new(&settings(JwtKey::Rs256 {
-            public_pem: RSA_PUBLIC.into(),
-        }))
-        .expect("rs");
+        let rs = TokenVerifier::new(&settings(JwtKey::Rs256 { public_pem: RSA_PUBLIC.into() })).expect("rs");
         let rs_key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("rsa key");
-        assert!(
-            rs.verify(&sign(Algorithm::RS256, &rs_key, claims.clone()))
-                .is_ok()
-        );
+        assert!(rs.verify(&sign(Algorithm::RS256, &rs_key, claims.clone())).is_ok());
 
-        let es = TokenVerifier::new(&settings(JwtKey::Es256 {
-            public_pem: EC_PUBLIC.into(),
-        }))
-        .expect("es");
+        let es = TokenVerifier::new(&settings(JwtKey::Es256 { public_pem: EC_PUBLIC.into() })).expect("es");
         let es_key = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("ec key");
         let es_token = sign(Algorithm::ES256, &es_key, claims.clone());
         assert!(es.verify(&es_token).is_ok());
@@ -425,21 +362,15 @@ mod tests {
         let verifier = TokenVerifier::new(&JwtSettings {
             issuer: Some("https://idp.example".into()),
             audience: Some("jobcast".into()),
-            ..settings(JwtKey::Hs256 {
-                secret: SECRET.to_vec(),
-            })
+            ..settings(JwtKey::Hs256 { secret: SECRET.to_vec() })
         })
         .expect("valid settings");
         let exp = now() + 60;
-        let ok = hs_token(
-            json!({"sub": "a", "exp": exp, "iss": "https://idp.example", "aud": "jobcast"}),
-        );
+        let ok = hs_token(json!({"sub": "a", "exp": exp, "iss": "https://idp.example", "aud": "jobcast"}));
         assert!(verifier.verify(&ok).is_ok());
-        let wrong_iss =
-            hs_token(json!({"sub": "a", "exp": exp, "iss": "https://evil", "aud": "jobcast"}));
+        let wrong_iss = hs_token(json!({"sub": "a", "exp": exp, "iss": "https://evil", "aud": "jobcast"}));
         assert_eq!(verifier.verify(&wrong_iss), Err(AuthError::WrongIssuer));
-        let wrong_aud =
-            hs_token(json!({"sub": "a", "exp": exp, "iss": "https://idp.example", "aud": "x"}));
+        let wrong_aud = hs_token(json!({"sub": "a", "exp": exp, "iss": "https://idp.example", "aud": "x"}));
         assert_eq!(verifier.verify(&wrong_aud), Err(AuthError::WrongAudience));
         let no_aud = hs_token(json!({"sub": "a", "exp": exp, "iss": "https://idp.example"}));
         assert_eq!(verifier.verify(&no_aud), Err(AuthError::MissingClaim));
@@ -447,23 +378,8 @@ mod tests {
 
     #[test]
     fn weak_secrets_and_bad_keys_are_configuration_errors() {
-        assert!(
-            TokenVerifier::new(&settings(JwtKey::Hs256 {
-                secret: b"short".to_vec()
-            }))
-            .is_err()
-        );
-        assert!(
-            TokenVerifier::new(&settings(JwtKey::Rs256 {
-                public_pem: "nope".into()
-            }))
-            .is_err()
-        );
-        assert!(
-            TokenVerifier::new(&settings(JwtKey::Es256 {
-                public_pem: RSA_PUBLIC.into()
-            }))
-            .is_err()
-        );
+        assert!(TokenVerifier::new(&settings(JwtKey::Hs256 { secret: b"short".to_vec() })).is_err());
+        assert!(TokenVerifier::new(&settings(JwtKey::Rs256 { public_pem: "nope".into() })).is_err());
+        assert!(TokenVerifier::new(&settings(JwtKey::Es256 { public_pem: RSA_PUBLIC.into() })).is_err());
     }
 }

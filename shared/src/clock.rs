@@ -4,9 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn since_epoch() -> Duration {
     // A clock before 1970 is not a state a Lambda runs in; treat it as the epoch.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 pub fn epoch_seconds() -> u64 {

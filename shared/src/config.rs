@@ -14,10 +14,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            name,
-            reason: reason.into(),
-        }
+        ConfigError::Invalid { name, reason: reason.into() }
     }
 }
 
@@ -31,10 +28,7 @@ impl Env {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Env(pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect())
+        Env(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     /// The value, treating an empty string as unset (CloudFormation cannot omit a variable).
@@ -52,10 +46,7 @@ impl Env {
     {
         match self.optional(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::invalid(name, e.to_string())),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::invalid(name, e.to_string())),
         }
     }
 }
@@ -93,25 +84,14 @@ pub struct PushConfig {
 impl PushConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let management_endpoint = env.required("WS_MANAGEMENT_ENDPOINT")?;
-        if !management_endpoint.starts_with("http://")
-            && !management_endpoint.starts_with("https://")
-        {
-            return Err(ConfigError::invalid(
-                "WS_MANAGEMENT_ENDPOINT",
-                "must be an http(s) URL",
-            ));
+        if !management_endpoint.starts_with("http://") && !management_endpoint.starts_with("https://") {
+            return Err(ConfigError::invalid("WS_MANAGEMENT_ENDPOINT", "must be an http(s) URL"));
         }
         let concurrency = env.parsed_or("PUSH_CONCURRENCY", 16usize)?;
         if concurrency == 0 {
-            return Err(ConfigError::invalid(
-                "PUSH_CONCURRENCY",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::invalid("PUSH_CONCURRENCY", "must be at least 1"));
         }
-        Ok(PushConfig {
-            management_endpoint,
-            concurrency,
-        })
+        Ok(PushConfig { management_endpoint, concurrency })
     }
 }
 
@@ -165,13 +145,8 @@ mod tests {
 
     #[test]
     fn push_config_requires_an_http_endpoint_and_positive_concurrency() {
-        assert!(
-            PushConfig::from_env(&Env::from_pairs([("WS_MANAGEMENT_ENDPOINT", "ws://x")])).is_err()
-        );
-        let env = Env::from_pairs([
-            ("WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:4566/x"),
-            ("PUSH_CONCURRENCY", "0"),
-        ]);
+        assert!(PushConfig::from_env(&Env::from_pairs([("WS_MANAGEMENT_ENDPOINT", "ws://x")])).is_err());
+        let env = Env::from_pairs([("WS_MANAGEMENT_ENDPOINT", "http://127.0.0.1:4566/x"), ("PUSH_CONCURRENCY", "0")]);
         assert!(PushConfig::from_env(&env).is_err());
         let env = Env::from_pairs([("WS_MANAGEMENT_ENDPOINT", "https://a.example/prod")]);
         assert_eq!(PushConfig::from_env(&env).map(|c| c.concurrency), Ok(16));

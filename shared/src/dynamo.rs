@@ -52,20 +52,16 @@ fn n(value: impl ToString) -> AttributeValue {
 fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(StoreError::Corrupt(format!(
-            "attribute {name} is missing or not a string"
-        ))),
+        _ => Err(StoreError::Corrupt(format!("attribute {name} is missing or not a string"))),
     }
 }
 
 fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
     match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is out of range: {v}"))),
-        _ => Err(StoreError::Corrupt(format!(
-            "attribute {name} is missing or not a number"
-        ))),
+        Some(AttributeValue::N(v)) => {
+            v.parse().map_err(|_| StoreError::Corrupt(format!("attribute {name} is out of range: {v}")))
+        }
+        _ => Err(StoreError::Corrupt(format!("attribute {name} is missing or not a number"))),
     }
 }
 
@@ -84,9 +80,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<Job, StoreError> {
     Ok(Job {
         id: JobId::parse(get_s(item, "jobId")?).map_err(corrupt("jobId"))?,
         owner: UserId::parse(get_s(item, "userId")?).map_err(corrupt("userId"))?,
-        stage: get_s(item, "stage")?
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        stage: get_s(item, "stage")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
         chunks_done: get_n(item, "chunksDone")?,
         chunks_total: get_n(item, "chunksTotal")?,
         seq: get_n(item, "seq")?,
@@ -145,12 +139,7 @@ impl JobReader for DynamoStore {
 pub const JOBS_BY_USER: &str = "byUser";
 
 impl JobLister for DynamoStore {
-    async fn list_jobs(
-        &self,
-        owner: &UserId,
-        limit: u32,
-        after: Option<&JobCursor>,
-    ) -> Result<JobPage, StoreError> {
+    async fn list_jobs(&self, owner: &UserId, limit: u32, after: Option<&JobCursor>) -> Result<JobPage, StoreError> {
         let start = after.map(|cursor| {
             Item::from([
                 ("userId".to_owned(), s(owner.as_str())),
@@ -171,18 +160,13 @@ impl JobLister for DynamoStore {
             .send()
             .await
             .context("listing a user's jobs")?;
-        let jobs = out
-            .items()
-            .iter()
-            .map(job_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let jobs = out.items().iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
         // DynamoDB may hand back a last key even when nothing follows; a page that came back
         // short of the limit is the end.
         let next = match (out.last_evaluated_key(), jobs.last()) {
-            (Some(_), Some(last)) if jobs.len() == limit as usize => Some(JobCursor {
-                created_at: last.created_at,
-                job_id: last.id.clone(),
-            }),
+            (Some(_), Some(last)) if jobs.len() == limit as usize => {
+                Some(JobCursor { created_at: last.created_at, job_id: last.id.clone() })
+            }
             _ => None,
         };
         Ok(JobPage { jobs, next })
@@ -233,9 +217,8 @@ impl JobStages for DynamoStore {
         }
         if let Some(error) = &change.error {
             set.push("#error = :error");
-            request = request
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", s(error));
+            request =
+                request.expression_attribute_names("#error", "error").expression_attribute_values(":error", s(error));
         }
         match request.update_expression(format!("SET {}", set.join(", "))).send().await {
             Ok(out) => out.attributes.as_ref().map(job_from_item).transpose(),
@@ -321,12 +304,7 @@ impl ConnectionStore for DynamoStore {
 }
 
 impl SubscriptionStore for DynamoStore {
-    async fn subscribe(
-        &self,
-        job: &JobId,
-        connection: &ConnectionId,
-        user: &UserId,
-    ) -> Result<(), StoreError> {
+    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.tables.subscriptions)
@@ -370,21 +348,14 @@ impl SubscriptionStore for DynamoStore {
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
             let item = item.context("listing a job's subscribers")?;
-            out.push(
-                ConnectionId::parse(get_s(&item, "connectionId")?)
-                    .map_err(corrupt("connectionId"))?,
-            );
+            out.push(ConnectionId::parse(get_s(&item, "connectionId")?).map_err(corrupt("connectionId"))?);
         }
         Ok(out)
     }
 }
 
 impl ProgressRecorder for DynamoStore {
-    async fn record_chunk(
-        &self,
-        job: &JobId,
-        chunk: ChunkIndex,
-    ) -> Result<ChunkRecord, StoreError> {
+    async fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> Result<ChunkRecord, StoreError> {
         // One transaction: the mark makes a redelivery a no-op, the counter moves only with it.
         // Two small items whatever the job's size, so the cost per chunk is constant.
         let mark = Put::builder()
@@ -398,9 +369,7 @@ impl ProgressRecorder for DynamoStore {
         let count = Update::builder()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .update_expression(
-                "SET chunksDone = chunksDone + :one, seq = seq + :one, updatedAt = :now",
-            )
+            .update_expression("SET chunksDone = chunksDone + :one, seq = seq + :one, updatedAt = :now")
             .condition_expression("#stage = :processing AND chunksDone < chunksTotal")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":one", n(1))
@@ -419,23 +388,17 @@ impl ProgressRecorder for DynamoStore {
             Ok(_) => return Ok(ChunkRecord::Recorded),
             Err(err) => err,
         };
-        let TransactWriteItemsError::TransactionCanceledException(cancel) =
-            err.into_service_error()
-        else {
+        let TransactWriteItemsError::TransactionCanceledException(cancel) = err.into_service_error() else {
             return Err(anyhow::anyhow!("recording chunk {chunk} of job {job} failed").into());
         };
-        let failed = |i: usize| {
-            cancel.cancellation_reasons().get(i).and_then(|r| r.code())
-                == Some("ConditionalCheckFailed")
-        };
+        let failed =
+            |i: usize| cancel.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
         if failed(0) {
             Ok(ChunkRecord::Duplicate)
         } else if failed(1) {
             Ok(ChunkRecord::NotAccepting)
         } else {
-            Err(anyhow::Error::new(cancel)
-                .context("chunk transaction cancelled")
-                .into())
+            Err(anyhow::Error::new(cancel).context("chunk transaction cancelled").into())
         }
     }
 
@@ -463,9 +426,7 @@ impl ProgressRecorder for DynamoStore {
             .update_item()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .update_expression(
-                "SET #stage = :merging, seq = seq + :one, updatedAt = :now, pushedProgress = :p",
-            )
+            .update_expression("SET #stage = :merging, seq = seq + :one, updatedAt = :now, pushedProgress = :p")
             .condition_expression("#stage = :processing AND chunksDone = chunksTotal")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":merging", s(Stage::Merging.as_str()))

@@ -32,9 +32,7 @@ pub struct InMemoryStore {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread poisons the lock; the data is still fine for the next assertion.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl InMemoryStore {
@@ -47,9 +45,7 @@ impl InMemoryStore {
     /// Stores a job as the adapter would: what it shows now counts as already pushed.
     pub fn insert_job(&self, job: Job) {
         let mut state = lock(&self.state);
-        state
-            .pushed_percent
-            .insert(job.id.clone(), job.progress().percent);
+        state.pushed_percent.insert(job.id.clone(), job.progress().percent);
         state.jobs.insert(job.id.clone(), job);
     }
 
@@ -97,34 +93,18 @@ impl JobReader for InMemoryStore {
 }
 
 impl JobLister for InMemoryStore {
-    async fn list_jobs(
-        &self,
-        owner: &UserId,
-        limit: u32,
-        after: Option<&JobCursor>,
-    ) -> Result<JobPage, StoreError> {
+    async fn list_jobs(&self, owner: &UserId, limit: u32, after: Option<&JobCursor>) -> Result<JobPage, StoreError> {
         let state = lock(&self.state);
-        let mut mine: Vec<&Job> = state
-            .jobs
-            .values()
-            .filter(|job| &job.owner == owner)
-            .collect();
+        let mut mine: Vec<&Job> = state.jobs.values().filter(|job| &job.owner == owner).collect();
         mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         let jobs: Vec<Job> = mine
             .into_iter()
-            .filter(|job| {
-                after.is_none_or(|c| (job.created_at, &job.id) < (c.created_at, &c.job_id))
-            })
+            .filter(|job| after.is_none_or(|c| (job.created_at, &job.id) < (c.created_at, &c.job_id)))
             .take(limit as usize)
             .cloned()
             .collect();
         let next = (jobs.len() == limit as usize)
-            .then(|| {
-                jobs.last().map(|last| JobCursor {
-                    created_at: last.created_at,
-                    job_id: last.id.clone(),
-                })
-            })
+            .then(|| jobs.last().map(|last| JobCursor { created_at: last.created_at, job_id: last.id.clone() }))
             .flatten();
         Ok(JobPage { jobs, next })
     }
@@ -177,59 +157,37 @@ impl UserRoom for InMemoryStore {
 
 impl ConnectionStore for InMemoryStore {
     async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        lock(&self.state)
-            .connections
-            .insert(connection.id.clone(), connection.clone());
+        lock(&self.state).connections.insert(connection.id.clone(), connection.clone());
         Ok(())
     }
 
     async fn delete_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.connections.remove(id);
-        state
-            .subscriptions
-            .retain(|(_, connection), _| connection != id);
+        state.subscriptions.retain(|(_, connection), _| connection != id);
         Ok(())
     }
 }
 
 impl SubscriptionStore for InMemoryStore {
-    async fn subscribe(
-        &self,
-        job: &JobId,
-        connection: &ConnectionId,
-        user: &UserId,
-    ) -> Result<(), StoreError> {
-        lock(&self.state)
-            .subscriptions
-            .insert((job.clone(), connection.clone()), user.clone());
+    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
+        lock(&self.state).subscriptions.insert((job.clone(), connection.clone()), user.clone());
         Ok(())
     }
 
     async fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> Result<(), StoreError> {
-        lock(&self.state)
-            .subscriptions
-            .remove(&(job.clone(), connection.clone()));
+        lock(&self.state).subscriptions.remove(&(job.clone(), connection.clone()));
         Ok(())
     }
 
     async fn subscribers(&self, job: &JobId) -> Result<Vec<ConnectionId>, StoreError> {
         let state = lock(&self.state);
-        Ok(state
-            .subscriptions
-            .keys()
-            .filter(|(j, _)| j == job)
-            .map(|(_, connection)| connection.clone())
-            .collect())
+        Ok(state.subscriptions.keys().filter(|(j, _)| j == job).map(|(_, connection)| connection.clone()).collect())
     }
 }
 
 impl ProgressRecorder for InMemoryStore {
-    async fn record_chunk(
-        &self,
-        job: &JobId,
-        chunk: ChunkIndex,
-    ) -> Result<ChunkRecord, StoreError> {
+    async fn record_chunk(&self, job: &JobId, chunk: ChunkIndex) -> Result<ChunkRecord, StoreError> {
         let mut state = lock(&self.state);
         if state.chunk_marks.contains(&(job.clone(), chunk)) {
             return Ok(ChunkRecord::Duplicate);
@@ -272,9 +230,7 @@ impl ProgressRecorder for InMemoryStore {
         stored.updated_at = clock::epoch_millis();
         let merged = stored.clone();
         self.wrote(1);
-        state
-            .pushed_percent
-            .insert(job.clone(), checkpoint::MERGING);
+        state.pushed_percent.insert(job.clone(), checkpoint::MERGING);
         Ok(Some(merged))
     }
 }
@@ -302,17 +258,11 @@ impl RecordingPusher {
 
     /// The next `times` pushes to `connection` are throttled.
     pub fn throttle(&self, connection: &ConnectionId, times: usize) {
-        lock(&self.state)
-            .throttled
-            .insert(connection.clone(), times);
+        lock(&self.state).throttled.insert(connection.clone(), times);
     }
 
     pub fn attempts(&self, connection: &ConnectionId) -> usize {
-        lock(&self.state)
-            .attempts
-            .get(connection)
-            .copied()
-            .unwrap_or(0)
+        lock(&self.state).attempts.get(connection).copied().unwrap_or(0)
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -334,11 +284,7 @@ impl RecordingPusher {
 
     /// The messages delivered to one connection.
     pub fn sent_to(&self, connection: &ConnectionId) -> Vec<ServerMessage> {
-        self.sent()
-            .into_iter()
-            .filter(|(c, _)| c == connection)
-            .map(|(_, m)| m)
-            .collect()
+        self.sent().into_iter().filter(|(c, _)| c == connection).map(|(_, m)| m).collect()
     }
 }
 

@@ -106,10 +106,7 @@ impl ChunkIndex {
     pub fn parse(raw: u64) -> Result<Self, InvalidId> {
         match u32::try_from(raw) {
             Ok(n) if n < Self::MAX => Ok(Self(n)),
-            _ => Err(InvalidId {
-                kind: "chunk index",
-                reason: "out of range",
-            }),
+            _ => Err(InvalidId { kind: "chunk index", reason: "out of range" }),
         }
     }
 

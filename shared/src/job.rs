@@ -64,9 +64,7 @@ impl Stage {
     pub fn status(self) -> JobStatus {
         match self {
             Stage::Queued => JobStatus::Pending,
-            Stage::Analyzing | Stage::Chunked | Stage::Processing | Stage::Merging => {
-                JobStatus::Processing
-            }
+            Stage::Analyzing | Stage::Chunked | Stage::Processing | Stage::Merging => JobStatus::Processing,
             Stage::Completed => JobStatus::Completed,
             Stage::Failed => JobStatus::Failed,
         }
@@ -90,10 +88,7 @@ pub struct UnknownStage(pub String);
 impl FromStr for Stage {
     type Err = UnknownStage;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Stage::ALL
-            .into_iter()
-            .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| UnknownStage(s.to_owned()))
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == s).ok_or_else(|| UnknownStage(s.to_owned()))
     }
 }
 
@@ -117,12 +112,7 @@ pub struct Job {
 
 impl Job {
     pub fn progress(&self) -> Progress {
-        progress(
-            self.stage,
-            self.chunks_done,
-            self.chunks_total,
-            self.error.as_deref(),
-        )
+        progress(self.stage, self.chunks_done, self.chunks_total, self.error.as_deref())
     }
 
     pub fn is_owned_by(&self, user: &UserId) -> bool {
@@ -150,33 +140,20 @@ pub mod checkpoint {
 
 /// The progress checkpoint table: 5 analyzing, 10 chunked, 15 + 60·done/total while
 /// processing (rounded down, so 75 is reached only by the merge), 75 merging, 100 done.
-pub fn progress(
-    stage: Stage,
-    chunks_done: u32,
-    chunks_total: u32,
-    error: Option<&str>,
-) -> Progress {
+pub fn progress(stage: Stage, chunks_done: u32, chunks_total: u32, error: Option<&str>) -> Progress {
     use checkpoint::*;
     let (percent, message) = match stage {
         Stage::Queued => (0, "Waiting for upload".to_owned()),
         Stage::Analyzing => (STARTED, "Job started, analyzing PDF".to_owned()),
         Stage::Chunked => (CHUNKED, "Chunks calculated".to_owned()),
-        Stage::Processing if chunks_done == 0 || chunks_total == 0 => {
-            (PROCESSING, "Processing chunks".to_owned())
-        }
+        Stage::Processing if chunks_done == 0 || chunks_total == 0 => (PROCESSING, "Processing chunks".to_owned()),
         Stage::Processing => {
             let done = chunks_done.min(chunks_total);
-            (
-                processing_percent(done, chunks_total),
-                format!("Processed {done}/{chunks_total} chunks"),
-            )
+            (processing_percent(done, chunks_total), format!("Processed {done}/{chunks_total} chunks"))
         }
         Stage::Merging => (MERGING, "Merging results".to_owned()),
         Stage::Completed => (DONE, "Completed".to_owned()),
-        Stage::Failed => (
-            DONE,
-            format!("Failed: {}", error.unwrap_or("unknown error")),
-        ),
+        Stage::Failed => (DONE, format!("Failed: {}", error.unwrap_or("unknown error"))),
     };
     Progress { percent, message }
 }
@@ -200,55 +177,16 @@ mod tests {
     #[test]
     fn every_checkpoint_has_the_seeded_percent_and_text() {
         let at = |stage, done, total| progress(stage, done, total, None);
-        assert_eq!(
-            at(Stage::Analyzing, 0, 0),
-            Progress {
-                percent: 5,
-                message: "Job started, analyzing PDF".into()
-            }
-        );
-        assert_eq!(
-            at(Stage::Chunked, 0, 8),
-            Progress {
-                percent: 10,
-                message: "Chunks calculated".into()
-            }
-        );
-        assert_eq!(
-            at(Stage::Processing, 0, 8),
-            Progress {
-                percent: 15,
-                message: "Processing chunks".into()
-            }
-        );
-        assert_eq!(
-            at(Stage::Processing, 1, 4),
-            Progress {
-                percent: 30,
-                message: "Processed 1/4 chunks".into()
-            }
-        );
+        assert_eq!(at(Stage::Analyzing, 0, 0), Progress { percent: 5, message: "Job started, analyzing PDF".into() });
+        assert_eq!(at(Stage::Chunked, 0, 8), Progress { percent: 10, message: "Chunks calculated".into() });
+        assert_eq!(at(Stage::Processing, 0, 8), Progress { percent: 15, message: "Processing chunks".into() });
+        assert_eq!(at(Stage::Processing, 1, 4), Progress { percent: 30, message: "Processed 1/4 chunks".into() });
         assert_eq!(at(Stage::Processing, 3, 4).percent, 60);
-        assert_eq!(
-            at(Stage::Merging, 4, 4),
-            Progress {
-                percent: 75,
-                message: "Merging results".into()
-            }
-        );
-        assert_eq!(
-            at(Stage::Completed, 4, 4),
-            Progress {
-                percent: 100,
-                message: "Completed".into()
-            }
-        );
+        assert_eq!(at(Stage::Merging, 4, 4), Progress { percent: 75, message: "Merging results".into() });
+        assert_eq!(at(Stage::Completed, 4, 4), Progress { percent: 100, message: "Completed".into() });
         assert_eq!(
             progress(Stage::Failed, 1, 4, Some("PDF is encrypted")),
-            Progress {
-                percent: 100,
-                message: "Failed: PDF is encrypted".into()
-            }
+            Progress { percent: 100, message: "Failed: PDF is encrypted".into() }
         );
     }
 

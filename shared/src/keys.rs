@@ -49,7 +49,13 @@ mod tests {
         let user = UserId::parse("alice").expect("id");
         let job = JobId::parse("j1").expect("id");
         assert_eq!(parse_upload(&upload(&user, &job)), Some((user, job)));
-        for key in ["uploads/alice/j1.txt", "uploads/j1.pdf", "other/alice/j1.pdf", "uploads/al ice/j1.pdf", "uploads/alice/x/j1.pdf"] {
+        for key in [
+            "uploads/alice/j1.txt",
+            "uploads/j1.pdf",
+            "other/alice/j1.pdf",
+            "uploads/al ice/j1.pdf",
+            "uploads/alice/x/j1.pdf",
+        ] {
             assert_eq!(parse_upload(key), None, "{key}");
         }
     }

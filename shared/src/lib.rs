@@ -26,15 +26,15 @@ pub mod clock;
 pub mod config;
 pub mod dynamo;
 pub mod ids;
-pub mod keys;
 pub mod job;
+pub mod keys;
 pub mod pdf;
 pub mod ports;
 pub mod protocol;
 pub mod push;
-pub mod s3;
 pub mod queue;
 pub mod result;
+pub mod s3;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

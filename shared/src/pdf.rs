@@ -74,8 +74,7 @@ fn load(bytes: &[u8], limits: &PdfLimits) -> Result<Document, PdfError> {
     if bytes.len() > limits.max_bytes {
         return Err(PdfError::TooLarge { bytes: bytes.len(), max: limits.max_bytes });
     }
-    let options =
-        LoadOptions { max_decompressed_size: Some(limits.max_decompressed_bytes), ..LoadOptions::default() };
+    let options = LoadOptions { max_decompressed_size: Some(limits.max_decompressed_bytes), ..LoadOptions::default() };
     let document = Document::load_mem_with_options(bytes, options).map_err(|e| match e {
         lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => PdfError::Encrypted,
         other => PdfError::Corrupt(truncate(&other.to_string(), 120)),
@@ -106,15 +105,11 @@ pub fn analyze(bytes: &[u8], limits: &PdfLimits) -> Result<Analyzed, PdfError> {
 }
 
 fn metadata(document: &Document) -> PdfMetadata {
-    let info = document
-        .trailer
-        .get(b"Info")
-        .ok()
-        .and_then(|info| match info {
-            Object::Reference(id) => document.get_dictionary(*id).ok(),
-            Object::Dictionary(dict) => Some(dict),
-            _ => None,
-        });
+    let info = document.trailer.get(b"Info").ok().and_then(|info| match info {
+        Object::Reference(id) => document.get_dictionary(*id).ok(),
+        Object::Dictionary(dict) => Some(dict),
+        _ => None,
+    });
     let field = |key: &[u8]| {
         info.and_then(|dict| dict.get(key).ok())
             .and_then(|value| value.as_str().ok())
@@ -207,12 +202,10 @@ pub fn extract_pages(bytes: &[u8], first_page: u32, limits: &PdfLimits) -> Resul
     Ok(pages
         .keys()
         .map(|&n| {
-            let text = document
-                .extract_text_with_limit(&[n], limits.max_decompressed_bytes)
-                .unwrap_or_else(|err| {
-                    tracing::warn!(page = first_page + n - 1, error = %err, "page text not extractable");
-                    String::new()
-                });
+            let text = document.extract_text_with_limit(&[n], limits.max_decompressed_bytes).unwrap_or_else(|err| {
+                tracing::warn!(page = first_page + n - 1, error = %err, "page text not extractable");
+                String::new()
+            });
             PageText::new(first_page + n - 1, text)
         })
         .collect())
@@ -345,15 +338,11 @@ mod tests {
         );
         let tiny = PdfLimits { max_bytes: 100, ..limits() };
         assert!(matches!(analyze(MIME_SPEC, &tiny), Err(PdfError::TooLarge { .. })));
-        let reasons: std::collections::HashSet<String> = [
-            PdfError::EmptyFile,
-            PdfError::Corrupt("x".into()),
-            PdfError::Encrypted,
-            PdfError::NoPages,
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        let reasons: std::collections::HashSet<String> =
+            [PdfError::EmptyFile, PdfError::Corrupt("x".into()), PdfError::Encrypted, PdfError::NoPages]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
         assert_eq!(reasons.len(), 4);
     }
 

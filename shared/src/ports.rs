@@ -99,16 +99,10 @@ pub trait JobWriter: Send + Sync {
 
 /// `dynamodb:PutItem` / `DeleteItem` on connections, `Query` + `DeleteItem` on subscriptions.
 pub trait ConnectionStore: Send + Sync {
-    fn put_connection(
-        &self,
-        connection: &Connection,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes the connection and every subscription it holds. Removing a missing one is fine.
-    fn delete_connection(
-        &self,
-        id: &ConnectionId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_connection(&self, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The rooms: which connections watch which job.
@@ -128,10 +122,7 @@ pub trait SubscriptionStore: Send + Sync {
 
     /// The job's live (unexpired) subscribers, read consistently so that a subscription written
     /// before a change is always seen by the push of that change.
-    fn subscribers(
-        &self,
-        job: &JobId,
-    ) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    fn subscribers(&self, job: &JobId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
 }
 
 /// Progress bookkeeping for chunk workers; every method is safe under concurrency and retries.
@@ -145,18 +136,11 @@ pub trait ProgressRecorder: Send + Sync {
 
     /// Raises the job's "last pushed percent" to `percent`. `true` for exactly one caller per
     /// raise, so however many workers see a percent, one of them pushes it.
-    fn claim_push(
-        &self,
-        job: &JobId,
-        percent: u8,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_push(&self, job: &JobId, percent: u8) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Moves a job whose chunks are all done from processing to merging. `Some(job)` for exactly
     /// one caller, even when two workers finish the last chunks together.
-    fn begin_merge(
-        &self,
-        job: &JobId,
-    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+    fn begin_merge(&self, job: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
 
 /// A move of a job from one of `from` to `to`, made only if the job is still in one of `from`.
@@ -190,7 +174,11 @@ impl StageChange {
 pub trait JobStages: Send + Sync {
     /// `Some(job after)` when the move happened, `None` when the job was not in `from` (or is
     /// missing): of two racing callers, exactly one gets `Some`. Bumps `seq`.
-    fn advance(&self, job: &JobId, change: &StageChange) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+    fn advance(
+        &self,
+        job: &JobId,
+        change: &StageChange,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
 
 /// `dynamodb:Query` on the connections table's `byUser` index: the user room.
@@ -253,9 +241,5 @@ pub enum PushError {
 
 /// `execute-api:ManageConnections` (POST `@connections/{id}`).
 pub trait Pusher: Send + Sync {
-    fn push(
-        &self,
-        connection: &ConnectionId,
-        payload: &[u8],
-    ) -> impl Future<Output = Result<(), PushError>> + Send;
+    fn push(&self, connection: &ConnectionId, payload: &[u8]) -> impl Future<Output = Result<(), PushError>> + Send;
 }

@@ -12,11 +12,7 @@ use crate::job::{Job, JobStatus, Stage};
 
 /// A frame from a client, routed on `$request.body.action`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    tag = "action",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "action", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMessage {
     SubscribeJob { job_id: JobId },
     UnsubscribeJob { job_id: JobId },
@@ -33,19 +29,14 @@ pub enum FrameError {
     #[error("unknown action {0:?}; expected subscribe_job, unsubscribe_job or ping")]
     UnknownAction(String),
     #[error("invalid {action} message: {detail}")]
-    InvalidFields {
-        action: &'static str,
-        detail: String,
-    },
+    InvalidFields { action: &'static str, detail: String },
 }
 
 impl FrameError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FrameError::MalformedJson => ErrorCode::MalformedMessage,
-            FrameError::MissingAction | FrameError::InvalidFields { .. } => {
-                ErrorCode::InvalidMessage
-            }
+            FrameError::MissingAction | FrameError::InvalidFields { .. } => ErrorCode::InvalidMessage,
             FrameError::UnknownAction(_) => ErrorCode::UnknownAction,
         }
     }
@@ -56,8 +47,7 @@ const ACTIONS: [&str; 3] = ["subscribe_job", "unsubscribe_job", "ping"];
 impl ClientMessage {
     /// Parses one frame, telling apart broken JSON, a missing or unknown action and bad fields.
     pub fn parse(frame: &str) -> Result<Self, FrameError> {
-        let value: serde_json::Value =
-            serde_json::from_str(frame).map_err(|_| FrameError::MalformedJson)?;
+        let value: serde_json::Value = serde_json::from_str(frame).map_err(|_| FrameError::MalformedJson)?;
         let Some(object) = value.as_object() else {
             return Err(FrameError::MalformedJson);
         };
@@ -67,10 +57,7 @@ impl ClientMessage {
         let Some(action) = ACTIONS.into_iter().find(|known| *known == action) else {
             return Err(FrameError::UnknownAction(truncate(action, 64)));
         };
-        serde_json::from_value(value).map_err(|e| FrameError::InvalidFields {
-            action,
-            detail: e.to_string(),
-        })
+        serde_json::from_value(value).map_err(|e| FrameError::InvalidFields { action, detail: e.to_string() })
     }
 }
 
@@ -141,11 +128,7 @@ pub fn rfc3339_millis(epoch_millis: i64) -> String {
 
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ServerMessage {
     /// The answer to `subscribe_job`: the current snapshot, which closes the subscribe/update race.
     Subscribed {
@@ -183,19 +166,11 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerMessage::Error {
-            code,
-            message: message.into(),
-            job_id: None,
-        }
+        ServerMessage::Error { code, message: message.into(), job_id: None }
     }
 
     pub fn not_found(job_id: JobId) -> Self {
-        ServerMessage::Error {
-            code: ErrorCode::NotFound,
-            message: "no such job".to_owned(),
-            job_id: Some(job_id),
-        }
+        ServerMessage::Error { code: ErrorCode::NotFound, message: "no such job".to_owned(), job_id: Some(job_id) }
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -218,20 +193,13 @@ mod tests {
     fn good_frames_parse_into_actions() {
         assert_eq!(
             ClientMessage::parse(r#"{"action":"subscribe_job","jobId":"j1"}"#),
-            Ok(ClientMessage::SubscribeJob {
-                job_id: job_id("j1")
-            })
+            Ok(ClientMessage::SubscribeJob { job_id: job_id("j1") })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"action":"unsubscribe_job","jobId":"j1","extra":1}"#),
-            Ok(ClientMessage::UnsubscribeJob {
-                job_id: job_id("j1")
-            })
+            Ok(ClientMessage::UnsubscribeJob { job_id: job_id("j1") })
         );
-        assert_eq!(
-            ClientMessage::parse(r#"{"action":"ping"}"#),
-            Ok(ClientMessage::Ping)
-        );
+        assert_eq!(ClientMessage::parse(r#"{"action":"ping"}"#), Ok(ClientMessage::Ping));
     }
 
     #[test]
@@ -241,22 +209,10 @@ mod tests {
         assert_eq!(code("[1,2]"), Err(ErrorCode::MalformedMessage));
         assert_eq!(code(r#"{"jobId":"j1"}"#), Err(ErrorCode::InvalidMessage));
         assert_eq!(code(r#"{"action":7}"#), Err(ErrorCode::InvalidMessage));
-        assert_eq!(
-            code(r#"{"action":"delete_everything"}"#),
-            Err(ErrorCode::UnknownAction)
-        );
-        assert_eq!(
-            code(r#"{"action":"subscribe_job"}"#),
-            Err(ErrorCode::InvalidMessage)
-        );
-        assert_eq!(
-            code(r#"{"action":"subscribe_job","jobId":"../x"}"#),
-            Err(ErrorCode::InvalidMessage)
-        );
-        assert_eq!(
-            code(r#"{"action":"subscribe_job","jobId":42}"#),
-            Err(ErrorCode::InvalidMessage)
-        );
+        assert_eq!(code(r#"{"action":"delete_everything"}"#), Err(ErrorCode::UnknownAction));
+        assert_eq!(code(r#"{"action":"subscribe_job"}"#), Err(ErrorCode::InvalidMessage));
+        assert_eq!(code(r#"{"action":"subscribe_job","jobId":"../x"}"#), Err(ErrorCode::InvalidMessage));
+        assert_eq!(code(r#"{"action":"subscribe_job","jobId":42}"#), Err(ErrorCode::InvalidMessage));
     }
 
     #[test]
@@ -299,10 +255,7 @@ mod tests {
     #[test]
     fn server_messages_round_trip() {
         let messages = [
-            ServerMessage::Subscribed {
-                job_id: job_id("j1"),
-                job: JobSnapshot::from(&sample_job()),
-            },
+            ServerMessage::Subscribed { job_id: job_id("j1"), job: JobSnapshot::from(&sample_job()) },
             ServerMessage::Pong,
             ServerMessage::not_found(job_id("j2")),
             ServerMessage::JobCompleted {
@@ -312,17 +265,13 @@ mod tests {
                 error: Some("encrypted".into()),
                 seq: 3,
             },
-            ServerMessage::JobListUpdate {
-                job_id: job_id("j1"),
-                status: JobStatus::Pending,
-            },
+            ServerMessage::JobListUpdate { job_id: job_id("j1"), status: JobStatus::Pending },
         ];
         for msg in messages {
             let back: ServerMessage = serde_json::from_slice(&msg.to_json()).expect("round trip");
             assert_eq!(back, msg);
         }
-        let pong: serde_json::Value =
-            serde_json::from_slice(&ServerMessage::Pong.to_json()).expect("json");
+        let pong: serde_json::Value = serde_json::from_slice(&ServerMessage::Pong.to_json()).expect("json");
         assert_eq!(pong, json!({"type": "pong"}));
     }
 }

@@ -21,32 +21,21 @@ pub struct ManagementApiPusher {
 impl ManagementApiPusher {
     /// The endpoint is always explicit (see [`crate::config::PushConfig`]).
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-            .endpoint_url(endpoint)
-            .build();
-        ManagementApiPusher {
-            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
-        }
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
+        ManagementApiPusher { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
     }
 }
 
 impl Pusher for ManagementApiPusher {
     async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
-        let result = self
-            .client
-            .post_to_connection()
-            .connection_id(connection.as_str())
-            .data(Blob::new(payload))
-            .send()
-            .await;
+        let result =
+            self.client.post_to_connection().connection_id(connection.as_str()).data(Blob::new(payload)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.into_service_error() {
                 PostToConnectionError::GoneException(_) => Err(PushError::Gone),
                 PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
-                other => Err(PushError::Unexpected(
-                    anyhow::Error::new(other).context("post_to_connection"),
-                )),
+                other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
             },
         }
     }
@@ -68,19 +57,20 @@ const PUSH_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Sends `payload` to every target with at most `concurrency` requests in flight.
-pub async fn fan_out<P: Pusher>(
-    pusher: &P,
-    targets: &[ConnectionId],
-    payload: &[u8],
-    concurrency: usize,
-) -> FanOut {
-    let outcomes: Vec<(&ConnectionId, Result<(), PushError>)> = futures::stream::iter(targets)
-        .map(|target| async move { (target, push_with_retry(pusher, target, payload).await) })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+pub async fn fan_out<P: Pusher>(pusher: &P, targets: &[ConnectionId], payload: &[u8], concurrency: usize) -> FanOut {
+    // A plain loop over FuturesUnordered rather than `stream::iter(..).map(closure)`: closures
+    // returning futures trip rustc's "Send is not general enough" inside lambda_http's `run`.
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut pending = targets.iter();
     let mut report = FanOut::default();
-    for (target, outcome) in outcomes {
+    loop {
+        while in_flight.len() < concurrency.max(1) {
+            let Some(target) = pending.next() else { break };
+            in_flight.push(push_one(pusher, target, payload));
+        }
+        let Some((target, outcome)) = in_flight.next().await else {
+            break;
+        };
         match outcome {
             Ok(()) => report.delivered += 1,
             Err(PushError::Gone) => report.gone.push(target.clone()),
@@ -93,11 +83,15 @@ pub async fn fan_out<P: Pusher>(
     report
 }
 
-async fn push_with_retry<P: Pusher>(
+async fn push_one<'a, P: Pusher>(
     pusher: &P,
-    target: &ConnectionId,
+    target: &'a ConnectionId,
     payload: &[u8],
-) -> Result<(), PushError> {
+) -> (&'a ConnectionId, Result<(), PushError>) {
+    (target, push_with_retry(pusher, target, payload).await)
+}
+
+async fn push_with_retry<P: Pusher>(pusher: &P, target: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
@@ -129,10 +123,7 @@ where
     let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
     for gone in &report.gone {
         tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
-        store
-            .delete_connection(gone)
-            .await
-            .with_context(|| format!("deleting gone connection {gone}"))?;
+        store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
     }
     Ok(report)
 }
@@ -152,10 +143,7 @@ where
     let targets = store.connections_of(user).await?;
     let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
     for gone in &report.gone {
-        store
-            .delete_connection(gone)
-            .await
-            .with_context(|| format!("deleting gone connection {gone}"))?;
+        store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
     }
     Ok(report)
 }
@@ -203,7 +191,13 @@ where
         }
         Ok(report)
     }
+}
 
+impl<S, P> Notifier<'_, S, P>
+where
+    S: UserRoom + ConnectionStore,
+    P: Pusher,
+{
     /// `job_list_update` to every connection of the job's owner (created, completed, failed).
     pub async fn job_listed(&self, job: &Job) -> Result<FanOut, StoreError> {
         let message = ServerMessage::JobListUpdate { job_id: job.id.clone(), status: job.stage.status() };
@@ -225,19 +219,12 @@ mod tests {
     async fn fan_out_reaches_everyone_and_reports_the_gone() {
         let pusher = RecordingPusher::default();
         pusher.mark_gone(&conn("dead"));
-        let targets: Vec<_> = (0..40)
-            .map(|i| conn(&format!("c{i}")))
-            .chain([conn("dead")])
-            .collect();
+        let targets: Vec<_> = (0..40).map(|i| conn(&format!("c{i}"))).chain([conn("dead")]).collect();
         let report = fan_out(&pusher, &targets, b"{}", 4).await;
         assert_eq!(report.delivered, 40);
         assert_eq!(report.gone, vec![conn("dead")]);
         assert_eq!(report.failed, 0);
-        assert!(
-            pusher.max_in_flight() <= 4,
-            "in flight: {}",
-            pusher.max_in_flight()
-        );
+        assert!(pusher.max_in_flight() <= 4, "in flight: {}", pusher.max_in_flight());
     }
 
     #[tokio::test]
@@ -259,24 +246,13 @@ mod tests {
         let alice = UserId::parse("alice").expect("id");
         store.connect(&conn("live"), &alice);
         store.connect(&conn("dead"), &alice);
-        store
-            .subscribe(&job, &conn("live"), &alice)
-            .await
-            .expect("subscribe");
-        store
-            .subscribe(&job, &conn("dead"), &alice)
-            .await
-            .expect("subscribe");
+        store.subscribe(&job, &conn("live"), &alice).await.expect("subscribe");
+        store.subscribe(&job, &conn("dead"), &alice).await.expect("subscribe");
         pusher.mark_gone(&conn("dead"));
 
-        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong)
-            .await
-            .expect("push");
+        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong).await.expect("push");
         assert_eq!(report.delivered, 1);
-        assert_eq!(
-            store.subscribers(&job).await.expect("read"),
-            vec![conn("live")]
-        );
+        assert_eq!(store.subscribers(&job).await.expect("read"), vec![conn("live")]);
         assert!(!store.has_connection(&conn("dead")));
     }
 }

@@ -26,13 +26,14 @@ mod tests {
 
     #[test]
     fn chunk_messages_parse_and_refuse_garbage() {
-        let msg = ChunkMessage::parse(r#"{"jobId":"j1","chunkIndex":3}"#).expect("valid");
-        assert_eq!(msg.chunk_index.get(), 3);
+        let msg = ChunkMessage::parse(r#"{"jobId":"j1","chunkIndex":3,"firstPage":31}"#).expect("valid");
+        assert_eq!((msg.chunk_index.get(), msg.first_page), (3, 31));
         for bad in [
             "",
             "{}",
-            r#"{"jobId":"j 1","chunkIndex":3}"#,
-            r#"{"jobId":"j1","chunkIndex":-1}"#,
+            r#"{"jobId":"j1","chunkIndex":3}"#,
+            r#"{"jobId":"j 1","chunkIndex":3,"firstPage":1}"#,
+            r#"{"jobId":"j1","chunkIndex":-1,"firstPage":1}"#,
         ] {
             assert!(ChunkMessage::parse(bad).is_err(), "{bad:?} parsed");
         }

@@ -74,7 +74,13 @@ impl ObjectStore for S3Store {
 }
 
 impl UrlSigner for S3Store {
-    async fn presign_put(&self, key: &str, content_type: &str, content_length: u64, ttl: Duration) -> Result<String, StoreError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         let length = i64::try_from(content_length).context("content length out of range")?;
         let request = self
             .client

@@ -4,8 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jobcast_shared::ids::{ChunkIndex, ConnectionId, JobId};
 use jobcast_shared::job::Stage;
 use jobcast_shared::ports::{
-    ChunkRecord, JobReader as _, JobWriter as _, ProgressRecorder as _, PushError, Pusher as _,
-    SubscriptionStore as _,
+    ChunkRecord, JobReader as _, JobWriter as _, ProgressRecorder as _, PushError, Pusher as _, SubscriptionStore as _,
 };
 use jobcast_shared::protocol::ServerMessage;
 
@@ -21,37 +20,16 @@ async fn the_dynamo_recorder_counts_each_chunk_once_and_only_while_processing() 
     let store = stack.store();
     let job = stack.seed_job(&user("alice"), 2).await;
 
-    assert_eq!(
-        store.record_chunk(&job.id, chunk(0)).await.expect("record"),
-        ChunkRecord::Recorded
-    );
-    assert_eq!(
-        store.record_chunk(&job.id, chunk(0)).await.expect("record"),
-        ChunkRecord::Duplicate
-    );
-    assert_eq!(
-        store.record_chunk(&job.id, chunk(1)).await.expect("record"),
-        ChunkRecord::Recorded
-    );
+    assert_eq!(store.record_chunk(&job.id, chunk(0)).await.expect("record"), ChunkRecord::Recorded);
+    assert_eq!(store.record_chunk(&job.id, chunk(0)).await.expect("record"), ChunkRecord::Duplicate);
+    assert_eq!(store.record_chunk(&job.id, chunk(1)).await.expect("record"), ChunkRecord::Recorded);
     // All chunks counted: a third, unplanned chunk is refused rather than overflowing the count.
-    assert_eq!(
-        store.record_chunk(&job.id, chunk(2)).await.expect("record"),
-        ChunkRecord::NotAccepting
-    );
-    assert_eq!(
-        store
-            .record_chunk(&JobId::generate(), chunk(0))
-            .await
-            .expect("record"),
-        ChunkRecord::NotAccepting
-    );
+    assert_eq!(store.record_chunk(&job.id, chunk(2)).await.expect("record"), ChunkRecord::NotAccepting);
+    assert_eq!(store.record_chunk(&JobId::generate(), chunk(0)).await.expect("record"), ChunkRecord::NotAccepting);
 
     let stored = store.get_job(&job.id).await.expect("read").expect("job");
     assert_eq!((stored.chunks_done, stored.seq), (2, job.seq + 2));
-    assert!(
-        !store.create_job(&stored).await.expect("write"),
-        "a job id can be taken only once"
-    );
+    assert!(!store.create_job(&stored).await.expect("write"), "a job id can be taken only once");
 }
 
 #[tokio::test]
@@ -59,18 +37,12 @@ async fn merge_begins_for_exactly_one_of_many_concurrent_callers() {
     let stack = Stack::from_env().await;
     let store = stack.store();
     let job = stack.seed_job(&user("alice"), 1).await;
-    assert!(
-        store.begin_merge(&job.id).await.expect("merge").is_none(),
-        "merge before the chunks are done"
-    );
+    assert!(store.begin_merge(&job.id).await.expect("merge").is_none(), "merge before the chunks are done");
     store.record_chunk(&job.id, chunk(0)).await.expect("record");
 
     let attempts = (0..8).map(|_| store.begin_merge(&job.id));
-    let winners: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .filter_map(|r| r.expect("merge call"))
-        .collect();
+    let winners: Vec<_> =
+        futures::future::join_all(attempts).await.into_iter().filter_map(|r| r.expect("merge call")).collect();
     assert_eq!(winners.len(), 1);
     assert_eq!(winners[0].stage, Stage::Merging);
     assert_eq!(winners[0].seq, job.seq + 2);
@@ -84,24 +56,9 @@ async fn a_push_percent_is_claimed_once_and_only_upwards() {
     // A new processing job shows 15 %, which counts as pushed.
     assert!(!store.claim_push(&job.id, 15).await.expect("claim"));
     let claims = futures::future::join_all((0..6).map(|_| store.claim_push(&job.id, 21))).await;
-    assert_eq!(
-        claims
-            .into_iter()
-            .filter(|c| *c.as_ref().expect("claim"))
-            .count(),
-        1
-    );
-    assert!(
-        !store.claim_push(&job.id, 20).await.expect("claim"),
-        "a lower percent after a higher one"
-    );
-    assert!(
-        !store
-            .claim_push(&JobId::generate(), 50)
-            .await
-            .expect("claim"),
-        "a missing job"
-    );
+    assert_eq!(claims.into_iter().filter(|c| *c.as_ref().expect("claim")).count(), 1);
+    assert!(!store.claim_push(&job.id, 20).await.expect("claim"), "a lower percent after a higher one");
+    assert!(!store.claim_push(&JobId::generate(), 50).await.expect("claim"), "a missing job");
 }
 
 #[tokio::test]
@@ -111,10 +68,7 @@ async fn expired_subscriptions_are_not_pushed_to() {
     let alice = user("alice");
     let job = stack.seed_job(&alice, 2).await;
     let live = ConnectionId::parse("liveAAAAAAAAAA=").expect("id");
-    store
-        .subscribe(&job.id, &live, &alice)
-        .await
-        .expect("subscribe");
+    store.subscribe(&job.id, &live, &alice).await.expect("subscribe");
     // TTL deletion lags: an expired row can still be read, and must be filtered out.
     stack
         .ddb()
@@ -135,25 +89,12 @@ async fn the_management_api_pusher_delivers_to_a_live_socket_and_reports_gone_ot
     let stack = Stack::from_env().await;
     let alice = user("alice");
     let mut client = stack.connect(&alice).await;
-    let connection = stack
-        .connections_of(&alice)
-        .await
-        .pop()
-        .expect("connection row");
+    let connection = stack.connections_of(&alice).await.pop().expect("connection row");
     let pusher = stack.pusher();
 
-    pusher
-        .push(&connection, &ServerMessage::Pong.to_json())
-        .await
-        .expect("push");
-    assert_eq!(
-        client.next_message().await.expect("delivered"),
-        ServerMessage::Pong
-    );
+    pusher.push(&connection, &ServerMessage::Pong.to_json()).await.expect("push");
+    assert_eq!(client.next_message().await.expect("delivered"), ServerMessage::Pong);
 
     let unknown = ConnectionId::parse("neverConnected0=").expect("id");
-    assert!(matches!(
-        pusher.push(&unknown, b"{}").await,
-        Err(PushError::Gone)
-    ));
+    assert!(matches!(pusher.push(&unknown, b"{}").await, Err(PushError::Gone)));
 }

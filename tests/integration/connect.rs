@@ -13,44 +13,20 @@ async fn a_valid_token_connects_and_bad_tokens_are_refused() {
     let alice = user("alice");
     stack.connect(&alice).await.close().await;
 
-    let expired = mint_hs256(
-        stack.jwt_secret.as_bytes(),
-        &alice,
-        clock::epoch_seconds() - 7200,
-        60,
-        None,
-        None,
-    )
-    .expect("mint");
-    let foreign = mint_hs256(
-        b"not-the-stack-secret-not-the-stack-secret",
-        &alice,
-        clock::epoch_seconds(),
-        600,
-        None,
-        None,
-    )
-    .expect("mint");
-    for (label, token) in [
-        ("empty", ""),
-        ("garbage", "garbage"),
-        ("expired", expired.as_str()),
-        ("wrong key", foreign.as_str()),
-    ] {
+    let expired =
+        mint_hs256(stack.jwt_secret.as_bytes(), &alice, clock::epoch_seconds() - 7200, 60, None, None).expect("mint");
+    let foreign =
+        mint_hs256(b"not-the-stack-secret-not-the-stack-secret", &alice, clock::epoch_seconds(), 600, None, None)
+            .expect("mint");
+    for (label, token) in
+        [("empty", ""), ("garbage", "garbage"), ("expired", expired.as_str()), ("wrong key", foreign.as_str())]
+    {
         let refused = stack.connect_with_token(token).await;
-        let Err(err) = refused else {
-            panic!("{label} token was allowed to connect")
-        };
+        let Err(err) = refused else { panic!("{label} token was allowed to connect") };
         let text = err.to_string();
-        assert!(
-            text.contains("401") || text.contains("403"),
-            "{label}: unexpected refusal {text}"
-        );
+        assert!(text.contains("401") || text.contains("403"), "{label}: unexpected refusal {text}");
     }
-    assert!(
-        stack.connections_of(&alice).await.len() <= 1,
-        "a refused handshake left a connection row"
-    );
+    assert!(stack.connections_of(&alice).await.len() <= 1, "a refused handshake left a connection row");
 }
 
 #[tokio::test]
@@ -59,16 +35,10 @@ async fn a_connection_is_recorded_for_its_user_and_disconnect_removes_its_rows()
     let alice = user("alice");
     let job = stack.seed_job(&alice, 4).await;
     let mut client = stack.connect(&alice).await;
-    assert!(matches!(
-        client.subscribe(&job.id).await,
-        ServerMessage::Subscribed { .. }
-    ));
+    assert!(matches!(client.subscribe(&job.id).await, ServerMessage::Subscribed { .. }));
     let connections = stack.connections_of(&alice).await;
     assert_eq!(connections.len(), 1);
-    assert_eq!(
-        stack.store().subscribers(&job.id).await.expect("read"),
-        connections
-    );
+    assert_eq!(stack.store().subscribers(&job.id).await.expect("read"), connections);
 
     client.close().await;
     let store = stack.store();

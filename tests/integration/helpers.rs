@@ -9,12 +9,17 @@ use jobcast_shared::auth::mint_hs256;
 use jobcast_shared::clock;
 use jobcast_shared::config::Tables;
 use jobcast_shared::dynamo::DynamoStore;
-use jobcast_shared::ids::{ConnectionId, JobId, UserId};
+use jobcast_shared::ids::{ChunkIndex, ConnectionId, JobId, UserId};
 use jobcast_shared::job::{Job, Stage};
+use jobcast_shared::keys;
+use jobcast_shared::pdf::{self, PdfMetadata};
 use jobcast_shared::ports::JobWriter as _;
+use jobcast_shared::ports::ObjectStore as _;
 use jobcast_shared::protocol::ServerMessage;
 use jobcast_shared::push::ManagementApiPusher;
 use jobcast_shared::queue::ChunkMessage;
+use jobcast_shared::result::Manifest;
+use jobcast_shared::s3::S3Store;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -37,6 +42,7 @@ pub struct Stack {
     pub tables: Tables,
     pub chunk_queue_url: String,
     pub chunk_dlq_url: String,
+    pub bucket: String,
     pub jwt_secret: String,
     pub sdk: aws_config::SdkConfig,
 }
@@ -56,6 +62,7 @@ impl Stack {
             },
             chunk_queue_url: var("JOBCAST_CHUNK_QUEUE_URL"),
             chunk_dlq_url: var("JOBCAST_CHUNK_DLQ_URL"),
+            bucket: var("JOBCAST_BUCKET"),
             jwt_secret: var("JOBCAST_JWT_SECRET"),
             sdk,
         }
@@ -74,32 +81,33 @@ impl Stack {
         DynamoStore::new(self.ddb(), self.tables.clone())
     }
 
+    /// The S3 adapter the functions use, against the deployed bucket.
+    pub fn objects(&self) -> S3Store {
+        S3Store::new(&self.sdk, &self.bucket, true)
+    }
+
     pub fn pusher(&self) -> ManagementApiPusher {
         ManagementApiPusher::new(&self.sdk, &self.management_endpoint)
     }
 
     pub fn token(&self, user: &UserId) -> String {
-        mint_hs256(
-            self.jwt_secret.as_bytes(),
-            user,
-            clock::epoch_seconds(),
-            600,
-            None,
-            None,
-        )
-        .expect("minting a dev token")
+        mint_hs256(self.jwt_secret.as_bytes(), user, clock::epoch_seconds(), 600, None, None)
+            .expect("minting a dev token")
     }
 
     pub async fn connect(&self, user: &UserId) -> Client {
-        self.connect_with_token(&self.token(user))
-            .await
-            .expect("a valid token connects")
+        self.connect_with_token(&self.token(user)).await.expect("a valid token connects")
     }
 
     pub async fn connect_with_token(&self, token: &str) -> anyhow::Result<Client> {
         let url = format!("{}?token={token}", self.ws_url);
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         Ok(Client { ws })
+    }
+
+    /// A POST on the HTTP API as `user`, with a JSON body.
+    pub fn http_post(&self, path: &str, user: &UserId, body: serde_json::Value) -> reqwest::RequestBuilder {
+        reqwest::Client::new().post(format!("{}{path}", self.http_url)).bearer_auth(self.token(user)).json(&body)
     }
 
     /// A GET on the HTTP API as `user` (no token when `None`).
@@ -112,11 +120,24 @@ impl Stack {
     }
 
     /// A processing job with `chunks_total` chunks, owned by `owner`, written through the adapter.
+    /// A processing job of `chunks_total` one-page chunks, as the planner leaves it: the job,
+    /// its manifest and its chunk PDFs, written through the adapters.
     pub async fn seed_job(&self, owner: &UserId, chunks_total: u32) -> Job {
-        self.seed_job_created_at(owner, chunks_total, clock::epoch_millis())
-            .await
+        let job = self.seed_job_created_at(owner, chunks_total, clock::epoch_millis()).await;
+        let objects = self.objects();
+        let plan = pdf::plan_chunks(chunks_total, 1);
+        for chunk in &plan {
+            let index = ChunkIndex::parse(u64::from(chunk.index)).expect("index");
+            let bytes = pdf::generate(1, |_| pdf::sample_page_text(chunk.first_page));
+            objects.put(&keys::chunk(&job.id, index), bytes, "application/pdf").await.expect("chunk upload");
+        }
+        let manifest = Manifest { page_count: chunks_total, metadata: PdfMetadata::default(), chunks: plan };
+        let manifest = serde_json::to_vec(&manifest).expect("json");
+        objects.put(&keys::manifest(&job.id), manifest, "application/json").await.expect("manifest upload");
+        job
     }
 
+    /// Only the job row (no chunk objects): what the list and polling tests need.
     pub async fn seed_job_created_at(&self, owner: &UserId, chunks_total: u32, now: i64) -> Job {
         let job = Job {
             id: JobId::generate(),
@@ -130,24 +151,18 @@ impl Stack {
             created_at: now,
             updated_at: now,
         };
-        assert!(
-            self.store().create_job(&job).await.expect("writing a job"),
-            "job id collision"
-        );
+        assert!(self.store().create_job(&job).await.expect("writing a job"), "job id collision");
         job
     }
 
     pub async fn send_chunks(&self, job: &JobId, indexes: &[u32]) {
         for batch in indexes.chunks(10) {
-            let mut request = self
-                .sqs()
-                .send_message_batch()
-                .queue_url(&self.chunk_queue_url);
+            let mut request = self.sqs().send_message_batch().queue_url(&self.chunk_queue_url);
             for (i, index) in batch.iter().enumerate() {
                 let body = serde_json::to_string(&ChunkMessage {
                     job_id: job.clone(),
-                    chunk_index: jobcast_shared::ids::ChunkIndex::parse(u64::from(*index))
-                        .expect("index"),
+                    chunk_index: ChunkIndex::parse(u64::from(*index)).expect("index"),
+                    first_page: index + 1,
                 })
                 .expect("serializes");
                 request = request.entries(
@@ -200,10 +215,7 @@ impl Stack {
     {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting until {what}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -248,15 +260,11 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.ws
-            .send(Message::text(text))
-            .await
-            .expect("sending a frame");
+        self.ws.send(Message::text(text)).await.expect("sending a frame");
     }
 
     pub async fn subscribe(&mut self, job: &JobId) -> ServerMessage {
-        self.send(serde_json::json!({"action": "subscribe_job", "jobId": job}))
-            .await;
+        self.send(serde_json::json!({"action": "subscribe_job", "jobId": job})).await;
         self.next_message().await.expect("a reply to subscribe_job")
     }
 
@@ -274,8 +282,7 @@ impl Client {
                 .context("socket closed")??;
             match frame {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text)
-                        .with_context(|| format!("not a server message: {text}"));
+                    return serde_json::from_str(&text).with_context(|| format!("not a server message: {text}"));
                 }
                 Message::Close(_) => bail!("socket closed by the server"),
                 _ => continue,

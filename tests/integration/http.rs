@@ -20,9 +20,7 @@ async fn requests_without_a_valid_token_get_a_json_401() {
     for request in [
         stack.http_get(&path, None),
         stack.http_get(&path, None).bearer_auth("not-a-token"),
-        stack
-            .http_get("/jobs", None)
-            .bearer_auth(stack.token(&alice) + "x"),
+        stack.http_get("/jobs", None).bearer_auth(stack.token(&alice) + "x"),
     ] {
         let response = request.send().await.expect("request");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -37,40 +35,23 @@ async fn an_own_job_is_served_and_an_unchanged_one_is_a_304() {
     let job = stack.seed_job(&alice, 4).await;
     let path = format!("/jobs/{}", job.id);
 
-    let response = stack
-        .http_get(&path, Some(&alice))
-        .send()
-        .await
-        .expect("request");
+    let response = stack.http_get(&path, Some(&alice)).send().await.expect("request");
     assert_eq!(response.status(), StatusCode::OK);
     let etag = response.headers()[ETAG].to_str().expect("ascii").to_owned();
     assert_eq!(etag, format!("\"{}\"", job.seq));
     assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
     let body = json(response).await;
     assert_eq!(body["jobId"], job.id.as_str());
-    assert_eq!(
-        (body["progress"].as_u64(), body["seq"].as_u64()),
-        (Some(15), Some(job.seq))
-    );
+    assert_eq!((body["progress"].as_u64(), body["seq"].as_u64()), (Some(15), Some(job.seq)));
 
-    let unchanged = stack
-        .http_get(&path, Some(&alice))
-        .header(IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .expect("request");
+    let unchanged = stack.http_get(&path, Some(&alice)).header(IF_NONE_MATCH, &etag).send().await.expect("request");
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
     assert!(unchanged.bytes().await.expect("body").is_empty());
 
     // Progress moves the seq, so the old ETag no longer matches.
     stack.send_chunks(&job.id, &[0]).await;
     stack.drain_chunk_queue().await;
-    let changed = stack
-        .http_get(&path, Some(&alice))
-        .header(IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .expect("request");
+    let changed = stack.http_get(&path, Some(&alice)).header(IF_NONE_MATCH, &etag).send().await.expect("request");
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(json(changed).await["chunksDone"], 1);
 }
@@ -80,20 +61,9 @@ async fn another_users_job_and_a_missing_job_are_the_same_404() {
     let stack = Stack::from_env().await;
     let (alice, bob) = (user("alice"), user("bob"));
     let job = stack.seed_job(&alice, 2).await;
-    let foreign = stack
-        .http_get(&format!("/jobs/{}", job.id), Some(&bob))
-        .send()
-        .await
-        .expect("request");
-    let missing = stack
-        .http_get(&format!("/jobs/{}", JobId::generate()), Some(&bob))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(
-        (foreign.status(), missing.status()),
-        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
-    );
+    let foreign = stack.http_get(&format!("/jobs/{}", job.id), Some(&bob)).send().await.expect("request");
+    let missing = stack.http_get(&format!("/jobs/{}", JobId::generate()), Some(&bob)).send().await.expect("request");
+    assert_eq!((foreign.status(), missing.status()), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
     assert_eq!(json(foreign).await, json(missing).await);
 }
 
@@ -103,12 +73,7 @@ async fn pagination_walks_all_of_a_users_jobs_exactly_once_newest_first() {
     let (alice, bob) = (user("alice"), user("bob"));
     let mut expected = Vec::new();
     for i in 0..7 {
-        expected.push(
-            stack
-                .seed_job_created_at(&alice, 1, 1_795_000_000_000 + i)
-                .await
-                .id,
-        );
+        expected.push(stack.seed_job_created_at(&alice, 1, 1_795_000_000_000 + i).await.id);
     }
     stack.seed_job(&bob, 1).await;
     expected.reverse();
@@ -120,19 +85,12 @@ async fn pagination_walks_all_of_a_users_jobs_exactly_once_newest_first() {
             Some(c) => format!("/jobs?limit=3&cursor={c}"),
             None => "/jobs?limit=3".to_owned(),
         };
-        let response = stack
-            .http_get(&path, Some(&alice))
-            .send()
-            .await
-            .expect("request");
+        let response = stack.http_get(&path, Some(&alice)).send().await.expect("request");
         assert_eq!(response.status(), StatusCode::OK);
         let page = json(response).await;
         let jobs = page["jobs"].as_array().expect("jobs");
         assert!(jobs.len() <= 3);
-        seen.extend(
-            jobs.iter()
-                .map(|j| j["jobId"].as_str().expect("id").to_owned()),
-        );
+        seen.extend(jobs.iter().map(|j| j["jobId"].as_str().expect("id").to_owned()));
         match page["nextCursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -147,11 +105,7 @@ async fn bad_list_parameters_are_json_400s() {
     let stack = Stack::from_env().await;
     let alice = user("alice");
     for query in ["limit=0", "limit=1000", "cursor=forged"] {
-        let response = stack
-            .http_get(&format!("/jobs?{query}"), Some(&alice))
-            .send()
-            .await
-            .expect("request");
+        let response = stack.http_get(&format!("/jobs?{query}"), Some(&alice)).send().await.expect("request");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(json(response).await["error"]["code"], "bad_request");
     }
@@ -164,16 +118,10 @@ async fn the_demo_origin_passes_cors_preflight() {
         .request(reqwest::Method::OPTIONS, format!("{}/jobs", stack.http_url))
         .header(ORIGIN, "http://localhost:8080")
         .header("access-control-request-method", "GET")
-        .header(
-            "access-control-request-headers",
-            "authorization,if-none-match",
-        )
+        .header("access-control-request-headers", "authorization,if-none-match")
         .send()
         .await
         .expect("request");
     assert!(response.status().is_success(), "{}", response.status());
-    assert_eq!(
-        response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN],
-        "http://localhost:8080"
-    );
+    assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:8080");
 }

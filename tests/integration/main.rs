@@ -7,5 +7,6 @@ mod helpers;
 mod adapters;
 mod connect;
 mod http;
+mod pipeline;
 mod progress;
 mod subscribe;

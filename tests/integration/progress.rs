@@ -4,10 +4,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jobcast_shared::clock;
 use jobcast_shared::config::CONNECTION_TTL;
 use jobcast_shared::ids::ConnectionId;
-use jobcast_shared::job::Stage;
-use jobcast_shared::ports::{
-    Connection, ConnectionStore as _, JobReader as _, SubscriptionStore as _,
-};
+use jobcast_shared::job::{JobStatus, Stage};
+use jobcast_shared::ports::{Connection, ConnectionStore as _, JobReader as _, SubscriptionStore as _};
 use jobcast_shared::protocol::{JobSnapshot, ServerMessage};
 use serde_json::json;
 
@@ -31,14 +29,8 @@ async fn a_chunk_message_pushes_job_update_with_the_right_progress_and_seq() {
     stack.send_chunks(&job.id, &[2]).await;
     let update = next_update(&mut client).await;
     assert_eq!(update.job_id, job.id);
-    assert_eq!(
-        (update.progress, update.message.as_str()),
-        (30, "Processed 1/4 chunks")
-    );
-    assert_eq!(
-        (update.chunks_done, update.chunks_total, update.seq),
-        (1, 4, job.seq + 1)
-    );
+    assert_eq!((update.progress, update.message.as_str()), (30, "Processed 1/4 chunks"));
+    assert_eq!((update.chunks_done, update.chunks_total, update.seq), (1, 4, job.seq + 1));
     assert_eq!(update.stage, Stage::Processing);
 }
 
@@ -55,23 +47,14 @@ async fn the_same_message_delivered_twice_leaves_progress_unchanged() {
     stack.send_chunks(&job.id, &[1, 1]).await;
     stack.drain_chunk_queue().await;
 
-    let stored = stack
-        .store()
-        .get_job(&job.id)
-        .await
-        .expect("read")
-        .expect("job");
+    let stored = stack.store().get_job(&job.id).await.expect("read").expect("job");
     assert_eq!((stored.chunks_done, stored.seq), (1, first.seq));
     client.send(json!({"action": "ping"})).await;
-    assert_eq!(
-        client.next_message().await.expect("pong"),
-        ServerMessage::Pong,
-        "a duplicate was pushed"
-    );
+    assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "a duplicate was pushed");
 }
 
 #[tokio::test]
-async fn concurrent_and_duplicated_chunks_count_exactly_and_merge_starts_once() {
+async fn concurrent_and_duplicated_chunks_count_exactly_and_merge_runs_once() {
     let stack = Stack::from_env().await;
     let alice = user("alice");
     let total = 12;
@@ -84,41 +67,34 @@ async fn concurrent_and_duplicated_chunks_count_exactly_and_merge_starts_once() 
     stack.send_chunks(&job.id, &indexes).await;
 
     let mut updates = Vec::new();
-    loop {
-        let update = next_update(&mut client).await;
-        let done = update.stage == Stage::Merging;
-        updates.push(update);
-        if done {
-            break;
+    let completed = loop {
+        match client.next_message().await.expect("a push") {
+            ServerMessage::JobUpdate(update) => updates.push(update),
+            completed @ ServerMessage::JobCompleted { .. } => break completed,
+            other => panic!("unexpected {other:?}"),
         }
-    }
+    };
     stack.drain_chunk_queue().await;
 
-    let stored = stack
-        .store()
-        .get_job(&job.id)
-        .await
-        .expect("read")
-        .expect("job");
-    assert_eq!((stored.stage, stored.chunks_done), (Stage::Merging, total));
+    let stored = stack.store().get_job(&job.id).await.expect("read").expect("job");
+    assert_eq!((stored.stage, stored.chunks_done), (Stage::Completed, total));
+    assert!(matches!(completed, ServerMessage::JobCompleted { seq, result_url: Some(_), .. } if seq == stored.seq));
     let merging = updates.iter().filter(|u| u.stage == Stage::Merging).count();
     assert_eq!(merging, 1, "merge started more than once");
-    assert_eq!(updates.last().map(|u| u.progress), Some(75));
     // Pushes may race each other, but the client-side seq rule must be able to order them:
     // never two different states with the same seq.
     let mut seqs: Vec<u64> = updates.iter().map(|u| u.seq).collect();
     seqs.sort_unstable();
     seqs.dedup();
+    assert_eq!(seqs.len(), updates.len(), "two pushes shared a seq: {updates:?}");
+    assert!(updates.len() <= 13, "more pushes than whole-percent steps: {}", updates.len());
+    // The owner's room hears about the finished job, once.
     assert_eq!(
-        seqs.len(),
-        updates.len(),
-        "two pushes shared a seq: {updates:?}"
+        client.next_message().await.expect("list update"),
+        ServerMessage::JobListUpdate { job_id: job.id.clone(), status: JobStatus::Completed }
     );
-    assert!(
-        updates.len() <= 13,
-        "more pushes than whole-percent steps: {}",
-        updates.len()
-    );
+    client.send(json!({"action": "ping"})).await;
+    assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "a second job_completed arrived");
 }
 
 #[tokio::test]
@@ -139,10 +115,7 @@ async fn a_push_to_a_closed_connection_deletes_that_connections_rows() {
         })
         .await
         .expect("write connection");
-    store
-        .subscribe(&job.id, &ghost, &alice)
-        .await
-        .expect("write subscription");
+    store.subscribe(&job.id, &ghost, &alice).await.expect("write subscription");
     let mut live = stack.connect(&alice).await;
     live.subscribe(&job.id).await;
 
@@ -151,13 +124,7 @@ async fn a_push_to_a_closed_connection_deletes_that_connections_rows() {
     stack
         .eventually("the ghost's rows are deleted", || {
             let (store, job, ghost) = (&store, &job, &ghost);
-            async move {
-                !store
-                    .subscribers(&job.id)
-                    .await
-                    .expect("read")
-                    .contains(ghost)
-            }
+            async move { !store.subscribers(&job.id).await.expect("read").contains(ghost) }
         })
         .await;
     let row = stack
@@ -170,11 +137,7 @@ async fn a_push_to_a_closed_connection_deletes_that_connections_rows() {
         .await
         .expect("read");
     assert!(row.item().is_none(), "the gone connection's row survived");
-    assert_eq!(
-        stack.connections_of(&alice).await.len(),
-        1,
-        "the live connection must stay"
-    );
+    assert_eq!(stack.connections_of(&alice).await.len(), 1, "the live connection must stay");
 }
 
 #[tokio::test]
@@ -195,9 +158,7 @@ async fn a_malformed_chunk_message_is_kept_in_the_dead_letter_queue() {
                     .send()
                     .await
                     .expect("reading the DLQ");
-                out.messages()
-                    .iter()
-                    .any(|m| m.body() == Some(marker.as_str()))
+                out.messages().iter().any(|m| m.body() == Some(marker.as_str()))
             }
         })
         .await;

@@ -13,19 +13,12 @@ async fn subscribing_to_an_own_job_returns_its_snapshot() {
     let job = stack.seed_job(&alice, 4).await;
     let mut client = stack.connect(&alice).await;
     let reply = client.subscribe(&job.id).await;
-    let ServerMessage::Subscribed {
-        job_id,
-        job: snapshot,
-    } = reply
-    else {
+    let ServerMessage::Subscribed { job_id, job: snapshot } = reply else {
         panic!("expected subscribed, got {reply:?}");
     };
     assert_eq!(job_id, job.id);
     assert_eq!(snapshot.seq, job.seq);
-    assert_eq!(
-        (snapshot.progress, snapshot.message.as_str()),
-        (15, "Processing chunks")
-    );
+    assert_eq!((snapshot.progress, snapshot.message.as_str()), (15, "Processing chunks"));
     assert_eq!((snapshot.chunks_done, snapshot.chunks_total), (0, 4));
 }
 
@@ -48,11 +41,7 @@ async fn another_users_job_and_a_missing_job_both_answer_not_found() {
     stack.send_chunks(&job.id, &[0]).await;
     stack.drain_chunk_queue().await;
     client.send(json!({"action": "ping"})).await;
-    assert_eq!(
-        client.next_message().await.expect("pong"),
-        ServerMessage::Pong,
-        "a foreign update leaked"
-    );
+    assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "a foreign update leaked");
 }
 
 #[tokio::test]
@@ -64,24 +53,15 @@ async fn bad_frames_get_error_events_and_the_socket_stays_usable() {
         ("{not json", ErrorCode::MalformedMessage),
         (r#"{"action":"drop_tables"}"#, ErrorCode::UnknownAction),
         (r#"{"action":"subscribe_job"}"#, ErrorCode::InvalidMessage),
-        (
-            r#"{"action":"subscribe_job","jobId":"../etc/passwd"}"#,
-            ErrorCode::InvalidMessage,
-        ),
+        (r#"{"action":"subscribe_job","jobId":"../etc/passwd"}"#, ErrorCode::InvalidMessage),
     ];
     for (frame, expected) in cases {
         client.send_text(frame).await;
         let reply = client.next_message().await.expect("an error event");
-        assert!(
-            matches!(reply, ServerMessage::Error { code, .. } if code == expected),
-            "{frame}: {reply:?}"
-        );
+        assert!(matches!(reply, ServerMessage::Error { code, .. } if code == expected), "{frame}: {reply:?}");
     }
     client.send(json!({"action": "ping"})).await;
-    assert_eq!(
-        client.next_message().await.expect("pong"),
-        ServerMessage::Pong
-    );
+    assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong);
 }
 
 #[tokio::test]
@@ -91,22 +71,11 @@ async fn unsubscribing_stops_the_updates() {
     let job = stack.seed_job(&alice, 4).await;
     let mut client = stack.connect(&alice).await;
     client.subscribe(&job.id).await;
-    client
-        .send(json!({"action": "unsubscribe_job", "jobId": job.id}))
-        .await;
-    assert_eq!(
-        client.next_message().await.expect("reply"),
-        ServerMessage::Unsubscribed {
-            job_id: job.id.clone()
-        }
-    );
+    client.send(json!({"action": "unsubscribe_job", "jobId": job.id})).await;
+    assert_eq!(client.next_message().await.expect("reply"), ServerMessage::Unsubscribed { job_id: job.id.clone() });
 
     stack.send_chunks(&job.id, &[0]).await;
     stack.drain_chunk_queue().await;
     client.send(json!({"action": "ping"})).await;
-    assert_eq!(
-        client.next_message().await.expect("pong"),
-        ServerMessage::Pong,
-        "an update arrived after unsubscribe"
-    );
+    assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "an update arrived after unsubscribe");
 }

@@ -69,7 +69,10 @@ pub trait WorkerStore:
     JobReader + JobStages + ProgressRecorder + SubscriptionStore + UserRoom + ConnectionStore
 {
 }
-impl<T> WorkerStore for T where T: JobReader + JobStages + ProgressRecorder + SubscriptionStore + UserRoom + ConnectionStore {}
+impl<T> WorkerStore for T where
+    T: JobReader + JobStages + ProgressRecorder + SubscriptionStore + UserRoom + ConnectionStore
+{
+}
 
 pub async fn handle<S, O, P>(deps: &Deps<S, O, P>, event: SqsEvent) -> Result<SqsBatchResponse, BoxError>
 where
@@ -277,7 +280,8 @@ mod tests {
         let manifest = Manifest { page_count: pages, metadata: PdfMetadata::default(), chunks: plan.clone() };
         objects.insert(&keys::manifest(&job.id), serde_json::to_vec(&manifest).expect("json"));
         for chunk in &plan {
-            let bytes = pdf::generate(chunk.last_page - chunk.first_page + 1, |n| sample_page_text(chunk.first_page + n - 1));
+            let bytes =
+                pdf::generate(chunk.last_page - chunk.first_page + 1, |n| sample_page_text(chunk.first_page + n - 1));
             let index = ChunkIndex::parse(u64::from(chunk.index)).expect("index");
             objects.insert(&keys::chunk(&job.id, index), bytes);
         }
@@ -303,7 +307,8 @@ mod tests {
             .map(|(index, first_page)| {
                 let mut record = template.clone();
                 record.message_id = Some(format!("msg-{index}"));
-                record.body = Some(format!(r#"{{"jobId":"job-alice-1","chunkIndex":{index},"firstPage":{first_page}}}"#));
+                record.body =
+                    Some(format!(r#"{{"jobId":"job-alice-1","chunkIndex":{index},"firstPage":{first_page}}}"#));
                 record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
                 record
             })

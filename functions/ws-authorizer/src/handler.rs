@@ -41,11 +41,7 @@ fn policy(principal: &str, effect: Effect, resource: &str) -> AuthorizerResponse
         principal_id: principal.to_owned(),
         policy_document: PolicyDocument {
             version: "2012-10-17",
-            statement: vec![Statement {
-                action: "execute-api:Invoke",
-                effect,
-                resource: resource.to_owned(),
-            }],
+            statement: vec![Statement { action: "execute-api:Invoke", effect, resource: resource.to_owned() }],
         },
         context: serde_json::Map::new(),
     }
@@ -53,23 +49,15 @@ fn policy(principal: &str, effect: Effect, resource: &str) -> AuthorizerResponse
 
 /// Allow with `userId` in the context for a valid token; Deny for anything else. Never an error:
 /// a refused token is an expected outcome, and an error would surface as a 500, not a 401/403.
-pub fn handle(
-    verifier: &TokenVerifier,
-    request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
-) -> AuthorizerResponse {
+pub fn handle(verifier: &TokenVerifier, request: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> AuthorizerResponse {
     // Deny for the whole API when the ARN is missing; a Deny can never widen access.
     let resource = request.method_arn.as_deref().unwrap_or("*");
-    let token = request
-        .query_string_parameters
-        .first("token")
-        .unwrap_or_default();
+    let token = request.query_string_parameters.first("token").unwrap_or_default();
     match verifier.verify(token) {
         Ok(identity) => {
             tracing::info!(user_id = %identity.user, "connection allowed");
             let mut response = policy(identity.user.as_str(), Effect::Allow, resource);
-            response
-                .context
-                .insert(CONTEXT_USER_ID.to_owned(), identity.user.as_str().into());
+            response.context.insert(CONTEXT_USER_ID.to_owned(), identity.user.as_str().into());
             response
         }
         Err(reason) => {
@@ -90,9 +78,7 @@ mod tests {
 
     fn verifier() -> TokenVerifier {
         TokenVerifier::new(&JwtSettings {
-            key: JwtKey::Hs256 {
-                secret: SECRET.to_vec(),
-            },
+            key: JwtKey::Hs256 { secret: SECRET.to_vec() },
             issuer: None,
             audience: None,
             leeway_seconds: 0,
@@ -107,9 +93,7 @@ mod tests {
         match token {
             Some(token) => value["queryStringParameters"]["token"] = token.into(),
             None => {
-                value["queryStringParameters"]
-                    .as_object_mut()
-                    .map(|q| q.remove("token"));
+                value["queryStringParameters"].as_object_mut().map(|q| q.remove("token"));
             }
         }
         serde_json::from_value(value).expect("fixture is an authorizer request")
@@ -126,19 +110,13 @@ mod tests {
 
     #[test]
     fn a_valid_token_is_allowed_with_the_user_in_the_context() {
-        let response = to_json(&handle(
-            &verifier(),
-            &request(Some(&token_for("alice", 600))),
-        ));
+        let response = to_json(&handle(&verifier(), &request(Some(&token_for("alice", 600)))));
         assert_eq!(response["principalId"], "alice");
         assert_eq!(response["context"]["userId"], "alice");
         let statement = &response["policyDocument"]["Statement"][0];
         assert_eq!(statement["Effect"], "Allow");
         assert_eq!(statement["Action"], "execute-api:Invoke");
-        assert_eq!(
-            statement["Resource"],
-            "arn:aws:execute-api:us-east-1:000000000000:abc123/dev/$connect"
-        );
+        assert_eq!(statement["Resource"], "arn:aws:execute-api:us-east-1:000000000000:abc123/dev/$connect");
         assert_eq!(response["policyDocument"]["Version"], "2012-10-17");
     }
 
@@ -155,22 +133,15 @@ mod tests {
         .expect("mint");
         for token in [None, Some(""), Some("garbage"), Some(wrong_key.as_str())] {
             let response = to_json(&handle(&verifier(), &request(token)));
-            assert_eq!(
-                response["policyDocument"]["Statement"][0]["Effect"], "Deny",
-                "{token:?}"
-            );
-            assert!(
-                response.get("context").is_none(),
-                "{token:?} leaked a context"
-            );
+            assert_eq!(response["policyDocument"]["Statement"][0]["Effect"], "Deny", "{token:?}");
+            assert!(response.get("context").is_none(), "{token:?} leaked a context");
         }
     }
 
     #[test]
     fn an_expired_token_is_denied() {
         let user = UserId::parse("alice").expect("id");
-        let expired =
-            mint_hs256(SECRET, &user, epoch_seconds() - 7200, 60, None, None).expect("mint");
+        let expired = mint_hs256(SECRET, &user, epoch_seconds() - 7200, 60, None, None).expect("mint");
         let response = to_json(&handle(&verifier(), &request(Some(&expired))));
         assert_eq!(response["policyDocument"]["Statement"][0]["Effect"], "Deny");
     }

@@ -9,11 +9,9 @@ mod handler;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let verifier = TokenVerifier::new(&JwtSettings::from_env(&Env::from_process())?)?;
-    run(service_fn(
-        |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-            let verifier = &verifier;
-            async move { Ok::<_, Error>(handler::handle(verifier, &event.payload)) }
-        },
-    ))
+    run(service_fn(|event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+        let verifier = &verifier;
+        async move { Ok::<_, Error>(handler::handle(verifier, &event.payload)) }
+    }))
     .await
 }

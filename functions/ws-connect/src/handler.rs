@@ -9,10 +9,7 @@ use jobcast_shared::ids::ConnectionId;
 use jobcast_shared::ports::{Connection, ConnectionStore};
 use serde_json::{Value, json};
 
-pub async fn handle<S: ConnectionStore>(
-    store: &S,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> Result<Value, BoxError> {
+pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketProxyRequest) -> Result<Value, BoxError> {
     let context = &event.request_context;
     let id = ConnectionId::parse(context.connection_id.clone().unwrap_or_default())?;
     // Only reachable without a user if the route was deployed without the authorizer.
@@ -20,11 +17,7 @@ pub async fn handle<S: ConnectionStore>(
         tracing::error!(connection_id = %id, "no userId in the authorizer context; refusing");
         return Ok(json!({ "statusCode": 401 }));
     };
-    let connected_at = if context.connected_at > 0 {
-        context.connected_at
-    } else {
-        clock::epoch_millis()
-    };
+    let connected_at = if context.connected_at > 0 { context.connected_at } else { clock::epoch_millis() };
     store
         .put_connection(&Connection {
             id: id.clone(),
@@ -51,16 +44,11 @@ mod tests {
         let store = InMemoryStore::default();
         let response = handle(&store, event()).await.expect("handled");
         assert_eq!(response["statusCode"], 200);
-        let row = store
-            .connection(&ConnectionId::parse("K6bBXd4ZIAMCJ5g=").expect("id"))
-            .expect("row written");
+        let row = store.connection(&ConnectionId::parse("K6bBXd4ZIAMCJ5g=").expect("id")).expect("row written");
         assert_eq!(row.user.as_str(), "alice");
         assert_eq!(row.connected_at, 1_795_312_800_000);
         let ttl = row.expires_at.saturating_sub(clock::epoch_seconds());
-        assert!(
-            (2 * 3600..=3 * 3600).contains(&ttl),
-            "ttl {ttl}s is not seconds past the 2 h limit"
-        );
+        assert!((2 * 3600..=3 * 3600).contains(&ttl), "ttl {ttl}s is not seconds past the 2 h limit");
     }
 
     #[tokio::test]

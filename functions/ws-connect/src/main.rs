@@ -8,10 +8,5 @@ mod handler;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let (_, store) = jobcast_shared::aws::dynamo_store_from_env(&Env::from_process()).await?;
-    run(service_fn(
-        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            handler::handle(&store, event.payload)
-        },
-    ))
-    .await
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&store, event.payload))).await
 }

@@ -7,17 +7,8 @@ use jobcast_shared::ids::ConnectionId;
 use jobcast_shared::ports::ConnectionStore;
 use serde_json::{Value, json};
 
-pub async fn handle<S: ConnectionStore>(
-    store: &S,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> Result<Value, BoxError> {
-    let id = ConnectionId::parse(
-        event
-            .request_context
-            .connection_id
-            .clone()
-            .unwrap_or_default(),
-    )?;
+pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketProxyRequest) -> Result<Value, BoxError> {
+    let id = ConnectionId::parse(event.request_context.connection_id.clone().unwrap_or_default())?;
     store.delete_connection(&id).await?;
     tracing::info!(
         connection_id = %id,
@@ -43,17 +34,10 @@ mod tests {
         let job = JobId::parse("job-alice-1").expect("id");
         store.connect(&gone, &alice);
         store.connect(&other, &alice);
-        store
-            .subscribe(&job, &gone, &alice)
-            .await
-            .expect("subscribe");
-        store
-            .subscribe(&job, &other, &alice)
-            .await
-            .expect("subscribe");
+        store.subscribe(&job, &gone, &alice).await.expect("subscribe");
+        store.subscribe(&job, &other, &alice).await.expect("subscribe");
 
-        let event =
-            serde_json::from_str(include_str!("../../../events/disconnect.json")).expect("fixture");
+        let event = serde_json::from_str(include_str!("../../../events/disconnect.json")).expect("fixture");
         let response = handle(&store, event).await.expect("handled");
 
         assert_eq!(response["statusCode"], 200);
@@ -66,8 +50,7 @@ mod tests {
     async fn a_second_disconnect_for_the_same_connection_is_harmless() {
         let store = InMemoryStore::default();
         for _ in 0..2 {
-            let event = serde_json::from_str(include_str!("../../../events/disconnect.json"))
-                .expect("fixture");
+            let event = serde_json::from_str(include_str!("../../../events/disconnect.json")).expect("fixture");
             assert!(handle(&store, event).await.is_ok());
         }
     }

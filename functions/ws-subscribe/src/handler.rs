@@ -15,10 +15,7 @@ pub struct Deps<S, P> {
     pub pusher: P,
 }
 
-pub async fn handle<S, P>(
-    deps: &Deps<S, P>,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> Result<Value, BoxError>
+pub async fn handle<S, P>(deps: &Deps<S, P>, event: ApiGatewayWebsocketProxyRequest) -> Result<Value, BoxError>
 where
     S: JobReader + SubscriptionStore,
     P: Pusher,
@@ -26,19 +23,8 @@ where
     let context = &event.request_context;
     let connection = ConnectionId::parse(context.connection_id.clone().unwrap_or_default())?;
     let outcome = match user_from_authorizer_context(&context.authorizer.fields) {
-        Some(user) => {
-            respond(
-                deps,
-                &connection,
-                &user,
-                event.body.as_deref().unwrap_or_default(),
-            )
-            .await
-        }
-        None => Ok(ServerMessage::error(
-            ErrorCode::Unauthorized,
-            "connection has no verified user",
-        )),
+        Some(user) => respond(deps, &connection, &user, event.body.as_deref().unwrap_or_default()).await,
+        None => Ok(ServerMessage::error(ErrorCode::Unauthorized, "connection has no verified user")),
     };
     // A store failure still gets an answer, so the client is not left waiting on a reply.
     let reply = match &outcome {
@@ -91,11 +77,7 @@ async fn subscribe<S, P>(
 where
     S: JobReader + SubscriptionStore,
 {
-    let owned = deps
-        .store
-        .get_job(&job_id)
-        .await?
-        .is_some_and(|job| job.is_owned_by(user));
+    let owned = deps.store.get_job(&job_id).await?.is_some_and(|job| job.is_owned_by(user));
     if !owned {
         // Someone else's job and a missing job answer alike, so ids cannot be probed.
         return Ok(ServerMessage::not_found(job_id));
@@ -106,10 +88,7 @@ where
     let Some(job) = deps.store.get_job(&job_id).await? else {
         return Ok(ServerMessage::not_found(job_id));
     };
-    Ok(ServerMessage::Subscribed {
-        job_id,
-        job: JobSnapshot::from(&job),
-    })
+    Ok(ServerMessage::Subscribed { job_id, job: JobSnapshot::from(&job) })
 }
 
 #[cfg(test)]
@@ -140,17 +119,13 @@ mod tests {
         for job in jobs {
             store.insert_job(job.clone());
         }
-        Deps {
-            store,
-            pusher: RecordingPusher::default(),
-        }
+        Deps { store, pusher: RecordingPusher::default() }
     }
 
     /// The subscribe fixture with another body.
     fn frame(body: &str) -> ApiGatewayWebsocketProxyRequest {
         let mut event: ApiGatewayWebsocketProxyRequest =
-            serde_json::from_str(include_str!("../../../events/subscribe-job.json"))
-                .expect("fixture");
+            serde_json::from_str(include_str!("../../../events/subscribe-job.json")).expect("fixture");
         event.body = Some(body.to_owned());
         event
     }
@@ -172,94 +147,44 @@ mod tests {
     #[tokio::test]
     async fn subscribing_to_an_own_job_answers_with_its_snapshot() {
         let deps = deps(&[job("job-alice-1", "alice")]);
-        let event = serde_json::from_str(include_str!("../../../events/subscribe-job.json"))
-            .expect("fixture");
+        let event = serde_json::from_str(include_str!("../../../events/subscribe-job.json")).expect("fixture");
         let reply = reply_to(&deps, event).await;
-        let ServerMessage::Subscribed {
-            job_id,
-            job: snapshot,
-        } = reply
-        else {
+        let ServerMessage::Subscribed { job_id, job: snapshot } = reply else {
             panic!("expected subscribed, got {reply:?}");
         };
         assert_eq!(job_id.as_str(), "job-alice-1");
-        assert_eq!(
-            (snapshot.progress, snapshot.seq, snapshot.chunks_done),
-            (30, 7, 1)
-        );
-        assert_eq!(
-            deps.store.subscribers(&job_id).await.expect("read"),
-            vec![connection()]
-        );
+        assert_eq!((snapshot.progress, snapshot.seq, snapshot.chunks_done), (30, 7, 1));
+        assert_eq!(deps.store.subscribers(&job_id).await.expect("read"), vec![connection()]);
     }
 
     #[tokio::test]
     async fn a_foreign_job_and_a_missing_job_get_the_same_not_found() {
         let deps = deps(&[job("job-bob-1", "bob")]);
-        let foreign = reply_to(
-            &deps,
-            frame(r#"{"action":"subscribe_job","jobId":"job-bob-1"}"#),
-        )
-        .await;
+        let foreign = reply_to(&deps, frame(r#"{"action":"subscribe_job","jobId":"job-bob-1"}"#)).await;
         let deps_missing = self::deps(&[]);
-        let missing = reply_to(
-            &deps_missing,
-            frame(r#"{"action":"subscribe_job","jobId":"job-bob-1"}"#),
-        )
-        .await;
+        let missing = reply_to(&deps_missing, frame(r#"{"action":"subscribe_job","jobId":"job-bob-1"}"#)).await;
         assert_eq!(foreign, missing);
-        assert!(matches!(
-            foreign,
-            ServerMessage::Error {
-                code: ErrorCode::NotFound,
-                ..
-            }
-        ));
-        assert_eq!(
-            deps.store.subscription_count(),
-            0,
-            "no subscription to a foreign job"
-        );
+        assert!(matches!(foreign, ServerMessage::Error { code: ErrorCode::NotFound, .. }));
+        assert_eq!(deps.store.subscription_count(), 0, "no subscription to a foreign job");
     }
 
     #[tokio::test]
     async fn identity_comes_from_the_authorizer_not_the_message() {
         let deps = deps(&[job("job-bob-1", "bob")]);
-        let reply = reply_to(
-            &deps,
-            frame(r#"{"action":"subscribe_job","jobId":"job-bob-1","userId":"bob","sub":"bob"}"#),
-        )
-        .await;
-        assert!(matches!(
-            reply,
-            ServerMessage::Error {
-                code: ErrorCode::NotFound,
-                ..
-            }
-        ));
+        let reply =
+            reply_to(&deps, frame(r#"{"action":"subscribe_job","jobId":"job-bob-1","userId":"bob","sub":"bob"}"#))
+                .await;
+        assert!(matches!(reply, ServerMessage::Error { code: ErrorCode::NotFound, .. }));
     }
 
     #[tokio::test]
     async fn unsubscribe_removes_the_subscription_and_ping_gets_pong() {
         let deps = deps(&[job("job-alice-1", "alice")]);
-        reply_to(
-            &deps,
-            frame(r#"{"action":"subscribe_job","jobId":"job-alice-1"}"#),
-        )
-        .await;
-        handle(
-            &deps,
-            frame(r#"{"action":"unsubscribe_job","jobId":"job-alice-1"}"#),
-        )
-        .await
-        .expect("handled");
-        handle(&deps, frame(r#"{"action":"ping"}"#))
-            .await
-            .expect("handled");
+        reply_to(&deps, frame(r#"{"action":"subscribe_job","jobId":"job-alice-1"}"#)).await;
+        handle(&deps, frame(r#"{"action":"unsubscribe_job","jobId":"job-alice-1"}"#)).await.expect("handled");
+        handle(&deps, frame(r#"{"action":"ping"}"#)).await.expect("handled");
         let sent = deps.pusher.sent_to(&connection());
-        assert!(
-            matches!(&sent[1], ServerMessage::Unsubscribed { job_id } if job_id.as_str() == "job-alice-1")
-        );
+        assert!(matches!(&sent[1], ServerMessage::Unsubscribed { job_id } if job_id.as_str() == "job-alice-1"));
         assert_eq!(sent[2], ServerMessage::Pong);
         assert_eq!(deps.store.subscription_count(), 0);
     }
@@ -271,18 +196,12 @@ mod tests {
             ("", ErrorCode::MalformedMessage),
             (r#"{"action":"drop_tables"}"#, ErrorCode::UnknownAction),
             (r#"{"action":"subscribe_job"}"#, ErrorCode::InvalidMessage),
-            (
-                r#"{"action":"subscribe_job","jobId":"../../x"}"#,
-                ErrorCode::InvalidMessage,
-            ),
+            (r#"{"action":"subscribe_job","jobId":"../../x"}"#, ErrorCode::InvalidMessage),
         ];
         for (body, expected) in cases {
             let deps = deps(&[job("job-alice-1", "alice")]);
             let reply = reply_to(&deps, frame(body)).await;
-            assert!(
-                matches!(reply, ServerMessage::Error { code, .. } if code == expected),
-                "{body:?} gave {reply:?}"
-            );
+            assert!(matches!(reply, ServerMessage::Error { code, .. } if code == expected), "{body:?} gave {reply:?}");
             assert_eq!(deps.store.subscription_count(), 0);
         }
     }
@@ -293,13 +212,7 @@ mod tests {
         let mut event = frame(r#"{"action":"subscribe_job","jobId":"job-alice-1"}"#);
         event.request_context.authorizer.fields.clear();
         let reply = reply_to(&deps, event).await;
-        assert!(matches!(
-            reply,
-            ServerMessage::Error {
-                code: ErrorCode::Unauthorized,
-                ..
-            }
-        ));
+        assert!(matches!(reply, ServerMessage::Error { code: ErrorCode::Unauthorized, .. }));
         assert_eq!(deps.store.subscription_count(), 0);
     }
 }

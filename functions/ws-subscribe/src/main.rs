@@ -11,12 +11,6 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
-    let deps = handler::Deps {
-        store,
-        pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
-    };
-    run(service_fn(
-        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&deps, event.payload),
-    ))
-    .await
+    let deps = handler::Deps { store, pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint) };
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&deps, event.payload))).await
 }

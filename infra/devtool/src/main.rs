@@ -16,9 +16,7 @@ fn main() -> anyhow::Result<()> {
     let mut user = None;
     let mut ttl = 3600u64;
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        let value = args.next().with_context(|| format!("{flag} needs a value; {USAGE}"))?;
         match flag.as_str() {
             "--user" => user = Some(UserId::parse(value).context("--user")?),
             "--ttl" => ttl = value.parse().context("--ttl must be a number of seconds")?,
