@@ -19,11 +19,15 @@
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |
 //! | `fakes` | in-memory fakes of every port (feature `test-util`) |
+//!
+//! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`aws`] and `ManagementApiPusher`.
 
 pub mod auth;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod ids;
 pub mod job;
@@ -34,6 +38,7 @@ pub mod protocol;
 pub mod push;
 pub mod queue;
 pub mod result;
+#[cfg(feature = "aws")]
 pub mod s3;
 
 #[cfg(feature = "test-util")]

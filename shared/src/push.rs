@@ -3,8 +3,6 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt as _;
 
 use crate::ids::{ConnectionId, JobId, UserId};
@@ -12,31 +10,43 @@ use crate::job::{Job, Stage};
 use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore, UserRoom};
 use crate::protocol::{JobSnapshot, ServerMessage};
 
-/// [`Pusher`] over the API Gateway Management API (`POST @connections/{id}`).
-#[derive(Debug, Clone)]
-pub struct ManagementApiPusher {
-    client: aws_sdk_apigatewaymanagement::Client,
-}
+#[cfg(feature = "aws")]
+pub use management::ManagementApiPusher;
 
-impl ManagementApiPusher {
-    /// The endpoint is always explicit (see [`crate::config::PushConfig`]).
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
-        ManagementApiPusher { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+#[cfg(feature = "aws")]
+mod management {
+    use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+    use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+    use crate::ids::ConnectionId;
+    use crate::ports::{PushError, Pusher};
+
+    /// [`Pusher`] over the API Gateway Management API (`POST @connections/{id}`).
+    #[derive(Debug, Clone)]
+    pub struct ManagementApiPusher {
+        client: aws_sdk_apigatewaymanagement::Client,
     }
-}
 
-impl Pusher for ManagementApiPusher {
-    async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
-        let result =
-            self.client.post_to_connection().connection_id(connection.as_str()).data(Blob::new(payload)).send().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                PostToConnectionError::GoneException(_) => Err(PushError::Gone),
-                PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
-                other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
-            },
+    impl ManagementApiPusher {
+        /// The endpoint is always explicit (see [`crate::config::PushConfig`]).
+        pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+            let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
+            ManagementApiPusher { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        }
+    }
+
+    impl Pusher for ManagementApiPusher {
+        async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
+            let result =
+                self.client.post_to_connection().connection_id(connection.as_str()).data(Blob::new(payload)).send().await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(err) => match err.into_service_error() {
+                    PostToConnectionError::GoneException(_) => Err(PushError::Gone),
+                    PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
+                    other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
+                },
+            }
         }
     }
 }
