@@ -3,8 +3,6 @@
 //! lopdf parses a whole document eagerly, so the planner parses an upload once and writes one
 //! small PDF per chunk; workers then parse only their chunk, never the full file again.
 
-use std::collections::BTreeMap;
-
 use lopdf::{Document, LoadOptions, Object, dictionary};
 use serde::{Deserialize, Serialize};
 
@@ -198,17 +196,29 @@ impl PageText {
 /// odd font must not lose the other pages.
 pub fn extract_pages(bytes: &[u8], first_page: u32, limits: &PdfLimits) -> Result<Vec<PageText>, PdfError> {
     let document = load(bytes, limits)?;
-    let pages: BTreeMap<u32, _> = document.get_pages();
-    Ok(pages
-        .keys()
+    let numbers: Vec<u32> = document.get_pages().into_keys().collect();
+    Ok(page_texts(&document, &numbers, first_page.saturating_sub(1), limits))
+}
+
+/// Pages `first..=last` of a whole document: what a worker would do if it were handed the
+/// original file instead of its chunk (kept for the split-once benchmark).
+pub fn extract_pages_range(bytes: &[u8], first: u32, last: u32, limits: &PdfLimits) -> Result<Vec<PageText>, PdfError> {
+    let document = load(bytes, limits)?;
+    let numbers: Vec<u32> = document.get_pages().into_keys().filter(|n| (first..=last).contains(n)).collect();
+    Ok(page_texts(&document, &numbers, 0, limits))
+}
+
+fn page_texts(document: &Document, numbers: &[u32], offset: u32, limits: &PdfLimits) -> Vec<PageText> {
+    numbers
+        .iter()
         .map(|&n| {
             let text = document.extract_text_with_limit(&[n], limits.max_decompressed_bytes).unwrap_or_else(|err| {
-                tracing::warn!(page = first_page + n - 1, error = %err, "page text not extractable");
+                tracing::warn!(page = n + offset, error = %err, "page text not extractable");
                 String::new()
             });
-            PageText::new(first_page + n - 1, text)
+            PageText::new(n + offset, text)
         })
-        .collect())
+        .collect()
 }
 
 /// A document of `pages` pages, page `n` showing `text(n)` (ASCII). For tests and benchmarks.

@@ -37,8 +37,13 @@ mod management {
 
     impl Pusher for ManagementApiPusher {
         async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
-            let result =
-                self.client.post_to_connection().connection_id(connection.as_str()).data(Blob::new(payload)).send().await;
+            let result = self
+                .client
+                .post_to_connection()
+                .connection_id(connection.as_str())
+                .data(Blob::new(payload))
+                .send()
+                .await;
             match result {
                 Ok(_) => Ok(()),
                 Err(err) => match err.into_service_error() {

@@ -220,6 +220,26 @@ impl Stack {
         }
     }
 
+    /// Waits until the dead-letter queue holds a message whose body contains `needle`.
+    pub async fn await_in_dlq(&self, needle: &str) {
+        let sqs = self.sqs();
+        self.eventually(&format!("a message with {needle:?} is in the DLQ"), || {
+            let (sqs, url) = (&sqs, &self.chunk_dlq_url);
+            async move {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("reading the DLQ");
+                out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle)))
+            }
+        })
+        .await;
+    }
+
     /// Waits until the chunk queue has nothing visible or in flight.
     pub async fn drain_chunk_queue(&self) {
         let sqs = self.sqs();

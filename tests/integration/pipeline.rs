@@ -258,22 +258,5 @@ async fn a_chunk_that_always_fails_fails_the_job_and_lands_in_the_dlq() {
         .expect("json");
     assert_eq!((polled["status"].as_str(), polled["chunksDone"].as_u64()), (Some("failed"), Some(0)));
 
-    let sqs = stack.sqs();
-    let needle = format!("\"jobId\":\"{}\"", job.id);
-    stack
-        .eventually("the failing message is in the DLQ", || {
-            let (sqs, stack, needle) = (&sqs, &stack, &needle);
-            async move {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&stack.chunk_dlq_url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("reading the DLQ");
-                out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle.as_str())))
-            }
-        })
-        .await;
+    stack.await_in_dlq(&format!("\"jobId\":\"{}\"", job.id)).await;
 }

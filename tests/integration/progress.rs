@@ -145,21 +145,5 @@ async fn a_malformed_chunk_message_is_kept_in_the_dead_letter_queue() {
     let stack = Stack::from_env().await;
     let marker = format!("not a chunk message {}", uuid::Uuid::new_v4());
     stack.send_raw(&marker).await;
-    let sqs = stack.sqs();
-    stack
-        .eventually("the malformed message reaches the DLQ", || {
-            let (sqs, stack, marker) = (&sqs, &stack, &marker);
-            async move {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&stack.chunk_dlq_url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("reading the DLQ");
-                out.messages().iter().any(|m| m.body() == Some(marker.as_str()))
-            }
-        })
-        .await;
+    stack.await_in_dlq(&marker).await;
 }

@@ -7,7 +7,7 @@ use jobcast_shared::push::ManagementApiPusher;
 use jobcast_shared::s3::S3Store;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
-mod handler;
+use chunk_worker::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,0 +1,4 @@
+//! The chunk worker's handler, as a library so the cost benchmark (`examples/cost.rs`) drives
+//! the very code the Lambda runs. `main.rs` is the Lambda wiring.
+
+pub mod handler;
