@@ -1,0 +1,533 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  type ClientOptions,
+  type ConnectionStatus,
+  type JobView,
+  type UploadRequest,
+  DEFAULT_BACKOFF,
+  JobcastClient,
+  JobcastHttpError,
+  backoffDelay,
+} from "../src/client.js";
+import { parseServerMessage } from "../src/protocol.js";
+import { FakeClock, FakeFetch, FakeNetwork, settle, snapshot } from "./fakes.js";
+
+const MIN = 60_000;
+
+/** A client wired to fakes, with a token that changes on every call. */
+function setup(overrides: Partial<ClientOptions> = {}) {
+  const clock = new FakeClock();
+  const net = new FakeNetwork();
+  const http = new FakeFetch();
+  const statuses: string[] = [];
+  let tokens = 0;
+  const client = new JobcastClient({
+    httpUrl: "http://api.test/",
+    wsUrl: "ws://ws.test/dev",
+    getToken: async () => `token-${++tokens}`,
+    WebSocket: net.WebSocket,
+    fetch: http.fetch,
+    timers: clock,
+    random: () => 0.5,
+    ...overrides,
+  });
+  client.on("status", (s) => statuses.push(label(s)));
+  return { client, clock, net, http, statuses, tokenCalls: () => tokens };
+}
+
+function label(status: ConnectionStatus): string {
+  return status.state === "reconnecting" ? `reconnecting ${status.attempt}/${status.maxAttempts}` : status.state;
+}
+
+/** Connects and opens the first socket. */
+async function connected(overrides: Partial<ClientOptions> = {}) {
+  const env = setup(overrides);
+  env.client.connect();
+  await settle();
+  env.net.last.accept();
+  return env;
+}
+
+/** Drops the open socket and fails every reconnect attempt until the client polls. */
+async function failUntilPolling(env: ReturnType<typeof setup>): Promise<void> {
+  env.net.last.drop();
+  for (let attempt = 1; attempt <= DEFAULT_BACKOFF.attempts; attempt++) {
+    const before = env.net.sockets.length;
+    await env.clock.advance(backoffDelay(attempt, DEFAULT_BACKOFF, () => 1));
+    assert.equal(env.net.sockets.length, before + 1, `attempt ${attempt} opened a socket`);
+    env.net.last.drop();
+  }
+  await settle();
+}
+
+describe("backoff", () => {
+  test("five attempts, exponential from base, capped, with jitter in [raw/2, raw]", () => {
+    const options = { attempts: 5, baseMs: 500, maxMs: 6_000 };
+    const raw = [500, 1_000, 2_000, 4_000, 6_000];
+    raw.forEach((expected, i) => {
+      assert.equal(backoffDelay(i + 1, options, () => 0), expected / 2, `attempt ${i + 1}, lowest`);
+      assert.equal(backoffDelay(i + 1, options, () => 1), expected, `attempt ${i + 1}, highest`);
+      for (let k = 0; k < 50; k++) {
+        const delay = backoffDelay(i + 1, options, Math.random);
+        assert.ok(delay >= expected / 2 && delay <= expected, `attempt ${i + 1}: ${delay}`);
+      }
+    });
+  });
+
+  test("a lost socket is retried 5 times on the backoff schedule, then the client polls", async () => {
+    const randoms = [0, 0.25, 0.5, 0.75, 1];
+    let r = 0;
+    const env = await connected({ random: () => randoms[r++ % randoms.length] ?? 0 });
+    env.net.last.drop();
+    await settle();
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      assert.equal(env.statuses.at(-1), `reconnecting ${attempt}/5`);
+      const [delay] = env.clock.scheduled();
+      assert.ok(delay !== undefined);
+      delays.push(delay);
+      const before = env.net.sockets.length;
+      await env.clock.advance(delay - 1);
+      assert.equal(env.net.sockets.length, before, "no attempt before its delay");
+      await env.clock.advance(1);
+      assert.equal(env.net.sockets.length, before + 1);
+      env.net.last.drop();
+      await settle();
+    }
+    // raw 500, 1000, 2000, 4000, 8000 with jitter 0, .25, .5, .75, 1 → raw/2 + raw/2·j
+    assert.deepEqual(delays, [250, 625, 1_500, 3_500, 8_000]);
+    assert.equal(env.statuses.at(-1), "polling");
+    assert.deepEqual(env.statuses, [
+      "connecting",
+      "connected",
+      "reconnecting 1/5",
+      "reconnecting 2/5",
+      "reconnecting 3/5",
+      "reconnecting 4/5",
+      "reconnecting 5/5",
+      "polling",
+    ]);
+  });
+
+  test("attempts, base and cap are configurable", async () => {
+    const env = await connected({ reconnect: { attempts: 2, baseMs: 100, maxMs: 150 } });
+    env.net.last.drop();
+    await settle();
+    assert.deepEqual(env.clock.scheduled(), [75]); // raw 100, jitter .5
+    await env.clock.advance(75);
+    env.net.last.drop();
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 2/2");
+    assert.deepEqual(env.clock.scheduled(), [113]); // raw min(200, 150) = 150
+    await env.clock.advance(113);
+    env.net.last.drop();
+    await settle();
+    assert.equal(env.statuses.at(-1), "polling");
+  });
+
+  test("a successful reconnect resets the attempt count", async () => {
+    const env = await connected();
+    env.net.last.drop();
+    await env.clock.advance(10_000);
+    env.net.last.drop();
+    await env.clock.advance(10_000);
+    env.net.last.accept();
+    assert.equal(env.statuses.at(-1), "connected");
+    env.net.last.drop();
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+  });
+
+  test("a socket that never opens counts as a failed attempt after the connect timeout", async () => {
+    const env = setup({ connectTimeoutMs: 2_000 });
+    env.client.connect();
+    await settle();
+    const first = env.net.last;
+    await env.clock.advance(2_000);
+    assert.ok(first.closedByClient, "the hanging socket was closed");
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+  });
+});
+
+describe("seq rule", () => {
+  test("stale and duplicate updates are dropped; the bar never moves backwards", async () => {
+    const { client, net } = await connected();
+    const seen: number[] = [];
+    client.subscribe("j1", (job) => seen.push(job.progress));
+    await settle();
+    const ws = net.last;
+    assert.deepEqual(ws.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "j1" }]);
+    ws.push({ type: "subscribed", jobId: "j1", job: snapshot("j1", 3, 15) });
+    ws.push({ type: "job_update", ...snapshot("j1", 5, 45) });
+    ws.push({ type: "job_update", ...snapshot("j1", 4, 30) }); // out of order: older
+    ws.push({ type: "job_update", ...snapshot("j1", 5, 45) }); // duplicate
+    ws.push({ type: "job_update", ...snapshot("j1", 6, 60) });
+    ws.push({ type: "job_completed", jobId: "j1", status: "completed", resultUrl: "s3://r", seq: 8 });
+    ws.push({ type: "job_update", ...snapshot("j1", 7, 75) }); // older than the completion
+    ws.push({ type: "subscribed", jobId: "j1", job: snapshot("j1", 8, 75) }); // same seq
+    assert.deepEqual(seen, [15, 45, 60, 100]);
+    const job = client.job("j1");
+    assert.equal(job?.terminal, true);
+    assert.equal(job?.status, "completed");
+    assert.equal(job?.message, "Completed");
+    assert.equal(job?.resultUrl, "s3://r");
+    assert.equal(client.stats.staleDropped, 4);
+  });
+
+  test("a progress lower than the last shown is not shown even with a newer seq", async () => {
+    const { client, net } = await connected();
+    const seen: number[] = [];
+    client.subscribe("j1", (job) => seen.push(job.progress));
+    net.last.push({ type: "job_update", ...snapshot("j1", 2, 45) });
+    net.last.push({ type: "job_update", ...snapshot("j1", 3, 30) });
+    assert.deepEqual(seen, [45, 45]);
+  });
+
+  test("job_completed with failure is terminal at 100 with its reason", async () => {
+    const { client, net } = await connected();
+    let last: JobView | undefined;
+    client.subscribe("j2", (job) => (last = job));
+    net.last.push({ type: "subscribed", jobId: "j2", job: snapshot("j2", 1, 5) });
+    net.last.push({ type: "job_completed", jobId: "j2", status: "failed", error: "encrypted PDF", seq: 2 });
+    net.last.push({ type: "job_update", ...snapshot("j2", 9, 20) }); // nothing moves a terminal job
+    assert.equal(last?.progress, 100);
+    assert.equal(last?.status, "failed");
+    assert.equal(last?.error, "encrypted PDF");
+    assert.equal(last?.message, "Failed: encrypted PDF");
+    assert.equal(last?.fileName, "j2.pdf");
+  });
+
+  test("malformed frames and unknown types are ignored", () => {
+    assert.equal(parseServerMessage("{"), undefined);
+    assert.equal(parseServerMessage('{"type":"nope"}'), undefined);
+    assert.equal(parseServerMessage('{"type":"job_update","jobId":"x"}'), undefined);
+    assert.deepEqual(parseServerMessage('{"type":"pong"}'), { type: "pong" });
+  });
+});
+
+describe("reconnect", () => {
+  test("every watched job is subscribed again on reconnect; the snapshot fills the gap", async () => {
+    const env = await connected();
+    const { client, net, clock } = env;
+    const seen: Array<[string, number]> = [];
+    client.subscribe("a", (job) => seen.push(["a", job.progress]));
+    client.subscribe("b", (job) => seen.push(["b", job.progress]));
+    client.subscribe("done", () => {});
+    const first = net.last;
+    first.push({ type: "subscribed", jobId: "a", job: snapshot("a", 1, 5) });
+    first.push({ type: "subscribed", jobId: "b", job: snapshot("b", 1, 5) });
+    first.push({ type: "subscribed", jobId: "done", job: snapshot("done", 9, 100) });
+    first.drop();
+    await clock.advance(10_000);
+    const second = net.last;
+    assert.notEqual(second, first);
+    second.accept();
+    // Terminal jobs are not subscribed again.
+    assert.deepEqual(
+      second.actions("subscribe_job").map((m) => m.jobId),
+      ["a", "b"],
+    );
+    // While disconnected "a" went from 5 % to 45 %: the subscribed snapshot carries it.
+    second.push({ type: "subscribed", jobId: "a", job: snapshot("a", 6, 45) });
+    second.push({ type: "subscribed", jobId: "b", job: snapshot("b", 1, 5) }); // unchanged: dropped
+    assert.deepEqual(seen, [
+      ["a", 5],
+      ["b", 5],
+      ["a", 45],
+    ]);
+    assert.equal(env.statuses.at(-1), "connected");
+  });
+
+  test("the token is fetched again for every (re)connect", async () => {
+    const env = await connected();
+    assert.equal(env.net.last.token, "token-1");
+    env.net.last.drop();
+    await env.clock.advance(10_000);
+    assert.equal(env.net.last.token, "token-2");
+    env.net.last.drop();
+    await env.clock.advance(10_000);
+    assert.equal(env.net.last.token, "token-3");
+    assert.equal(env.net.last.url, "ws://ws.test/dev?token=token-3");
+  });
+
+  test("a failing getToken counts as a failed attempt", async () => {
+    let calls = 0;
+    const env = setup({
+      getToken: async () => {
+        calls++;
+        if (calls === 1) throw new Error("token service down");
+        return "fresh";
+      },
+    });
+    env.client.connect();
+    await settle();
+    assert.equal(env.net.sockets.length, 0);
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    await env.clock.advance(10_000);
+    env.net.last.accept();
+    assert.equal(env.net.last.token, "fresh");
+    assert.equal(env.statuses.at(-1), "connected");
+  });
+
+  test("close() stops everything and reports offline", async () => {
+    const env = await connected();
+    env.client.close();
+    await env.clock.advance(60 * MIN);
+    assert.equal(env.net.sockets.length, 1);
+    assert.equal(env.statuses.at(-1), "offline");
+    assert.deepEqual(env.clock.scheduled(), []);
+  });
+});
+
+describe("polling fallback", () => {
+  test("after the 5th failure the client polls with If-None-Match, and stops once the socket is back", async () => {
+    const env = await connected({ pollIntervalMs: 3_000, backgroundRetryMs: 30_000 });
+    const { client, net, clock, http } = env;
+    net.autoPong = true;
+    const seen: number[] = [];
+    client.subscribe("j", (job) => seen.push(job.progress));
+    net.last.push({ type: "subscribed", jobId: "j", job: snapshot("j", 4, 15) });
+    let server = snapshot("j", 4, 15);
+    http.handler = (req) => {
+      const etag = `"${server.seq}"`;
+      if (req.headers["If-None-Match"] === etag) return { status: 304, headers: { ETag: etag } };
+      return { status: 200, body: server, headers: { ETag: etag } };
+    };
+    assert.equal(http.requests.length, 0, "no HTTP while the socket is healthy");
+
+    await failUntilPolling(env);
+    assert.equal(env.statuses.at(-1), "polling");
+    const polls = http.statusPolls();
+    assert.equal(polls.length, 1, "polled at once");
+    assert.equal(polls[0]?.url, "http://api.test/jobs/j");
+    assert.equal(polls[0]?.headers["If-None-Match"], '"4"');
+    assert.match(polls[0]?.headers.Authorization ?? "", /^Bearer token-\d+$/);
+    assert.equal(client.stats.notModified, 1);
+
+    server = snapshot("j", 7, 45);
+    await clock.advance(3_000);
+    assert.equal(http.statusPolls().length, 2);
+    assert.deepEqual(seen, [15, 45]);
+    await clock.advance(3_000);
+    assert.equal(http.statusPolls()[2]?.headers["If-None-Match"], '"7"');
+    assert.equal(client.stats.notModified, 2);
+
+    // The background retry of the socket, ~30 s after polling began (jitter 0.5 → 30 s).
+    const sockets = net.sockets.length;
+    await clock.advance(30_000 - 6_000 - 1);
+    assert.equal(net.sockets.length, sockets);
+    await clock.advance(1);
+    assert.equal(net.sockets.length, sockets + 1);
+    net.last.drop(); // still down: keep polling, retry later
+    await settle();
+    assert.equal(env.statuses.at(-1), "polling");
+    await clock.advance(30_000);
+    assert.equal(net.sockets.length, sockets + 2);
+    net.last.accept();
+    assert.equal(env.statuses.at(-1), "connected");
+    assert.deepEqual(net.last.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "j" }]);
+    const pollsAtRecovery = http.statusPolls().length;
+    await clock.advance(10 * MIN);
+    assert.equal(http.statusPolls().length, pollsAtRecovery, "polling stopped once the socket was back");
+  });
+
+  test("polling finishes a job and stops polling it", async () => {
+    const env = await connected({ pollIntervalMs: 1_000, backgroundRetryMs: 600_000 });
+    const { client, clock, http } = env;
+    let last: JobView | undefined;
+    client.subscribe("j", (job) => (last = job));
+    let n = 0;
+    http.handler = () => {
+      n++;
+      const snap = n < 3 ? snapshot("j", n, 15 * n) : snapshot("j", 9, 100, { status: "completed", stage: "completed" });
+      return { status: 200, body: snap, headers: { ETag: `"${snap.seq}"` } };
+    };
+    await failUntilPolling(env);
+    await clock.advance(5_000);
+    assert.equal(last?.progress, 100);
+    assert.equal(last?.terminal, true);
+    assert.equal(http.statusPolls().length, 3);
+  });
+
+  test("polls that fail at the network level show offline, and polling again once they work", async () => {
+    const env = await connected({ pollIntervalMs: 1_000, backgroundRetryMs: 600_000 });
+    env.client.subscribe("j", () => {});
+    let down = true;
+    env.http.handler = () => {
+      if (down) throw new TypeError("Failed to fetch");
+      return { status: 304 };
+    };
+    await failUntilPolling(env);
+    assert.equal(env.statuses.at(-1), "offline");
+    down = false;
+    await env.clock.advance(1_000);
+    assert.equal(env.statuses.at(-1), "polling");
+  });
+
+  test("subscribing while polling polls the new job at once", async () => {
+    const env = await connected({ backgroundRetryMs: 600_000 });
+    env.http.handler = () => ({ status: 200, body: snapshot("k", 2, 30) });
+    await failUntilPolling(env);
+    let progress = -1;
+    env.client.subscribe("k", (job) => (progress = job.progress));
+    await settle();
+    assert.equal(progress, 30);
+  });
+
+  test("a 404 while polling is reported for that job", async () => {
+    const env = await connected({ backgroundRetryMs: 600_000 });
+    const errors: string[] = [];
+    env.client.on("jobError", (e) => errors.push(`${e.jobId}:${e.code}`));
+    env.client.subscribe("gone", () => {});
+    env.http.handler = () => ({ status: 404, body: { error: { code: "not_found", message: "no such job" } } });
+    await failUntilPolling(env);
+    assert.deepEqual(errors, ["gone:not_found"]);
+  });
+});
+
+describe("keepalive and connection lifetime", () => {
+  test("a ping every 5 minutes; no HTTP at all while the socket is healthy", async () => {
+    const env = await connected();
+    env.client.subscribe("j", () => {});
+    const ws = env.net.last;
+    await env.clock.advance(5 * MIN - 1);
+    assert.equal(ws.actions("ping").length, 0);
+    await env.clock.advance(1);
+    assert.equal(ws.actions("ping").length, 1);
+    ws.push({ type: "pong" });
+    for (let i = 0; i < 4; i++) {
+      await env.clock.advance(5 * MIN);
+      ws.push({ type: "pong" });
+    }
+    assert.equal(ws.actions("ping").length, 5);
+    assert.equal(env.client.stats.pongsReceived, 5);
+    assert.equal(env.http.requests.length, 0);
+    assert.equal(env.net.sockets.length, 1);
+    assert.deepEqual(env.statuses, ["connecting", "connected"]);
+  });
+
+  test("the ping interval is configurable, and a missing pong means a dead socket", async () => {
+    const env = await connected({ pingIntervalMs: 1_000, pongTimeoutMs: 500 });
+    const ws = env.net.last;
+    await env.clock.advance(1_000);
+    assert.equal(ws.actions("ping").length, 1);
+    await env.clock.advance(500);
+    assert.ok(ws.closedByClient, "the silent socket was closed");
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+  });
+
+  test("a planned make-before-break reconnect at 110 minutes", async () => {
+    const env = await connected();
+    const { client, net, clock } = env;
+    net.autoPong = true;
+    net.last.autoPong = true;
+    client.subscribe("j", () => {});
+    const old = net.last;
+    old.push({ type: "subscribed", jobId: "j", job: snapshot("j", 1, 5) });
+    await clock.advance(110 * MIN - 1);
+    assert.equal(net.sockets.length, 1);
+    await clock.advance(1);
+    assert.equal(net.sockets.length, 2, "a replacement is opened first");
+    const replacement = net.last;
+    assert.equal(replacement.token, "token-2", "with a fresh token");
+    assert.equal(old.closedByClient, undefined, "the old socket still serves meanwhile");
+    old.push({ type: "job_update", ...snapshot("j", 2, 15) });
+    assert.equal(client.job("j")?.progress, 15);
+    replacement.accept();
+    assert.deepEqual(old.closedByClient, { code: 1000, reason: "planned reconnect" });
+    assert.deepEqual(replacement.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "j" }]);
+    replacement.push({ type: "subscribed", jobId: "j", job: snapshot("j", 3, 30) });
+    assert.equal(client.job("j")?.progress, 30);
+    await settle();
+    assert.deepEqual(env.statuses, ["connecting", "connected"], "no reconnecting blip");
+    // The new socket gets its own lifetime and keepalive.
+    await clock.advance(5 * MIN);
+    assert.equal(replacement.actions("ping").length, 1);
+  });
+});
+
+describe("HTTP calls", () => {
+  test("createJob posts the file's name and size, watches the job, then uploads with the given headers", async () => {
+    const uploads: UploadRequest[] = [];
+    const env = await connected({
+      uploader: async (request) => {
+        uploads.push(request);
+        assert.deepEqual(env.net.last.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "new1" }]);
+        request.onProgress?.(512, 1024);
+        request.onProgress?.(1024, 1024);
+        return { status: 200 };
+      },
+    });
+    env.http.handler = (req) => {
+      assert.equal(req.method, "POST");
+      assert.equal(req.url, "http://api.test/jobs");
+      assert.deepEqual(req.body, { fileName: "doc.pdf", sizeBytes: 1024 });
+      assert.equal(req.headers["Content-Type"], "application/json");
+      return {
+        status: 201,
+        body: {
+          jobId: "new1",
+          uploadUrl: "http://s3.test/up?sig",
+          uploadMethod: "PUT",
+          uploadHeaders: { "Content-Type": "application/pdf" },
+          expiresInSeconds: 900,
+          job: snapshot("new1", 0, 0, { status: "pending", stage: "queued" }),
+        },
+      };
+    };
+    const progress: number[] = [];
+    const views: number[] = [];
+    const created = await env.client.createJob(
+      { name: "doc.pdf", size: 1024 },
+      { onUploadProgress: (loaded, total) => progress.push(loaded / total), onUpdate: (j) => views.push(j.seq) },
+    );
+    assert.equal(created.jobId, "new1");
+    assert.deepEqual(progress, [0.5, 1]);
+    assert.equal(uploads[0]?.url, "http://s3.test/up?sig");
+    assert.equal(uploads[0]?.method, "PUT");
+    assert.deepEqual(uploads[0]?.headers, { "Content-Type": "application/pdf" });
+    assert.deepEqual(views, [0]);
+  });
+
+  test("a refused upload and HTTP errors reject with their code", async () => {
+    const env = setup({ uploader: async () => ({ status: 403 }) });
+    env.http.handler = (req) =>
+      req.url.endsWith("/result")
+        ? { status: 409, body: { error: { code: "not_ready", message: "job has not completed" } } }
+        : {
+            status: 201,
+            body: { jobId: "x", uploadUrl: "u", uploadMethod: "PUT", uploadHeaders: {}, expiresInSeconds: 1, job: snapshot("x", 0, 0) },
+          };
+    await assert.rejects(env.client.createJob({ name: "a.pdf", size: 1 }), (e: unknown) => {
+      assert.ok(e instanceof JobcastHttpError);
+      assert.equal(e.status, 403);
+      return true;
+    });
+    await assert.rejects(env.client.getResult("x"), (e: unknown) => {
+      assert.ok(e instanceof JobcastHttpError);
+      assert.equal(e.code, "not_ready");
+      return true;
+    });
+  });
+
+  test("listJobs passes limit and cursor and feeds the store", async () => {
+    const env = setup();
+    env.http.handler = () => ({ status: 200, body: { jobs: [snapshot("a", 3, 45)], nextCursor: null } });
+    const list = await env.client.listJobs({ limit: 10, cursor: "abc" });
+    assert.equal(env.http.requests[0]?.url, "http://api.test/jobs?limit=10&cursor=abc");
+    assert.equal(list.jobs.length, 1);
+    assert.equal(env.client.job("a")?.progress, 45);
+  });
+
+  test("job_list_update and job errors are surfaced as events", async () => {
+    const { client, net } = await connected();
+    const events: string[] = [];
+    client.on("jobListUpdate", (e) => events.push(`list ${e.jobId} ${e.status}`));
+    client.on("jobError", (e) => events.push(`error ${e.jobId} ${e.code}`));
+    net.last.push({ type: "job_list_update", jobId: "n", status: "pending" });
+    net.last.push({ type: "error", code: "not_found", message: "no such job", jobId: "zz" });
+    assert.deepEqual(events, ["list n pending", "error zz not_found"]);
+  });
+});
