@@ -16,7 +16,11 @@ pub struct ChunkMessage {
 
 impl ChunkMessage {
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(body)
+        let message: Self = serde_json::from_str(body)?;
+        if message.first_page == 0 {
+            return Err(serde::de::Error::custom("firstPage is 1-based"));
+        }
+        Ok(message)
     }
 }
 
@@ -34,6 +38,7 @@ mod tests {
             r#"{"jobId":"j1","chunkIndex":3}"#,
             r#"{"jobId":"j 1","chunkIndex":3,"firstPage":1}"#,
             r#"{"jobId":"j1","chunkIndex":-1,"firstPage":1}"#,
+            r#"{"jobId":"j1","chunkIndex":1,"firstPage":0}"#,
         ] {
             assert!(ChunkMessage::parse(bad).is_err(), "{bad:?} parsed");
         }
