@@ -65,7 +65,8 @@ stop_instance() {
   dir="$(instance_dir "$1")"
   [ -f "$dir/ministack.pid" ] || return 0
   pid="$(cat "$dir/ministack.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
+  # A stale pid file may name an unrelated process by now: only ever stop a MiniStack.
+  if kill -0 "$pid" 2>/dev/null && grep -qa ministack "/proc/$pid/cmdline" 2>/dev/null; then
     # MiniStack runs in its own session; its Lambda workers go with the process group.
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     local i

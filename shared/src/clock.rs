@@ -19,3 +19,8 @@ pub fn epoch_millis() -> i64 {
 pub fn expires_in(ttl: Duration) -> u64 {
     epoch_seconds() + ttl.as_secs()
 }
+
+/// The sub-second part of the clock, in nanoseconds: a cheap jitter source for retry backoff.
+pub fn now_nanos_fraction() -> u32 {
+    since_epoch().subsec_nanos()
+}

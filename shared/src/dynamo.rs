@@ -14,7 +14,11 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use crate::clock;
@@ -110,6 +114,36 @@ pub(crate) fn job_to_item(job: &Job) -> Item {
         item.insert("error".to_owned(), s(error));
     }
     item
+}
+
+/// Tries for a write that loses a race with a transaction on the same item.
+const CONFLICT_ATTEMPTS: u32 = 6;
+
+/// 5–10, 10–20, 20–40 … ms: racing workers spread out instead of colliding again.
+async fn conflict_backoff(attempt: u32) {
+    let base = 10u64 << attempt.min(6);
+    let jitter = u64::from(clock::now_nanos_fraction()) % (base / 2 + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(base / 2 + jitter)).await;
+}
+
+/// Sends an `UpdateItem`, retrying while it conflicts with an ongoing transaction on the item
+/// (`TransactionConflictException`, which the SDK does not retry).
+async fn send_update(
+    request: UpdateItemFluentBuilder,
+) -> Result<UpdateItemOutput, aws_sdk_dynamodb::error::SdkError<UpdateItemError>> {
+    let mut attempt = 0;
+    loop {
+        match request.clone().send().await {
+            Err(err)
+                if err.as_service_error().and_then(|e| e.code()) == Some("TransactionConflictException")
+                    && attempt + 1 < CONFLICT_ATTEMPTS =>
+            {
+                conflict_backoff(attempt).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// True when the SDK error is a failed `ConditionExpression`.
@@ -220,7 +254,7 @@ impl JobStages for DynamoStore {
             request =
                 request.expression_attribute_names("#error", "error").expression_attribute_values(":error", s(error));
         }
-        match request.update_expression(format!("SET {}", set.join(", "))).send().await {
+        match send_update(request.update_expression(format!("SET {}", set.join(", ")))).await {
             Ok(out) => out.attributes.as_ref().map(job_from_item).transpose(),
             Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(anyhow::Error::new(err).context("moving a job to its next stage").into()),
@@ -377,43 +411,49 @@ impl ProgressRecorder for DynamoStore {
             .expression_attribute_values(":processing", s(Stage::Processing.as_str()))
             .build()
             .context("building the chunk count")?;
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(mark).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(ChunkRecord::Recorded),
-            Err(err) => err,
-        };
-        let TransactWriteItemsError::TransactionCanceledException(cancel) = err.into_service_error() else {
-            return Err(anyhow::anyhow!("recording chunk {chunk} of job {job} failed").into());
-        };
-        let failed =
-            |i: usize| cancel.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if failed(0) {
-            Ok(ChunkRecord::Duplicate)
-        } else if failed(1) {
-            Ok(ChunkRecord::NotAccepting)
-        } else {
-            Err(anyhow::Error::new(cancel).context("chunk transaction cancelled").into())
+            .transact_items(TransactWriteItem::builder().update(count).build());
+        let mut attempt = 0;
+        loop {
+            let err = match request.clone().send().await {
+                Ok(_) => return Ok(ChunkRecord::Recorded),
+                Err(err) => err,
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancel) = err.into_service_error() else {
+                return Err(anyhow::anyhow!("recording chunk {chunk} of job {job} failed").into());
+            };
+            let reason = |i: usize| cancel.cancellation_reasons().get(i).and_then(|r| r.code());
+            if reason(0) == Some("ConditionalCheckFailed") {
+                return Ok(ChunkRecord::Duplicate);
+            }
+            if reason(1) == Some("ConditionalCheckFailed") {
+                return Ok(ChunkRecord::NotAccepting);
+            }
+            // Every chunk of a job updates the same job item, so concurrent workers cancel each
+            // other's transactions; the SDK does not retry that, and the queue would only after
+            // the visibility timeout, counting towards failing the job.
+            let conflict = (0..2).any(|i| reason(i) == Some("TransactionConflict"));
+            if !conflict || attempt + 1 >= CONFLICT_ATTEMPTS {
+                return Err(anyhow::Error::new(cancel).context("chunk transaction cancelled").into());
+            }
+            conflict_backoff(attempt).await;
+            attempt += 1;
         }
     }
 
     async fn claim_push(&self, job: &JobId, percent: u8) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
             .update_expression("SET pushedProgress = :p")
             .condition_expression("attribute_exists(jobId) AND pushedProgress < :p")
-            .expression_attribute_values(":p", n(percent))
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":p", n(percent));
+        match send_update(request).await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(anyhow::Error::new(err).context("claiming a push").into()),
@@ -421,7 +461,7 @@ impl ProgressRecorder for DynamoStore {
     }
 
     async fn begin_merge(&self, job: &JobId) -> Result<Option<Job>, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.jobs)
@@ -434,10 +474,8 @@ impl ProgressRecorder for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(clock::epoch_millis()))
             .expression_attribute_values(":p", n(checkpoint::MERGING))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
+            .return_values(ReturnValue::AllNew);
+        match send_update(request).await {
             Ok(out) => out
                 .attributes
                 .as_ref()

@@ -208,6 +208,10 @@ impl ProgressRecorder for InMemoryStore {
 
     async fn claim_push(&self, job: &JobId, percent: u8) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
+        // As the adapter's `attribute_exists(jobId)`: a missing job claims nothing.
+        if !state.jobs.contains_key(job) {
+            return Ok(false);
+        }
         let pushed = state.pushed_percent.entry(job.clone()).or_insert(0);
         if *pushed >= percent {
             return Ok(false);

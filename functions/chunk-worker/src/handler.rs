@@ -122,18 +122,24 @@ where
     P: Pusher,
 {
     match deps.store.advance(job, &StageChange::fail(reason)).await {
-        Ok(Some(failed)) => {
-            if let Err(err) = notifier(deps).job_changed(&failed, None).await {
-                tracing::warn!(error = %err, "failure not pushed");
-            }
-        }
+        Ok(Some(failed)) => notify(deps, &failed, None).await,
         Ok(None) => {}
         Err(err) => tracing::error!(error = %err, "could not mark the job failed"),
     }
 }
 
-fn notifier<S, O, P>(deps: &Deps<S, O, P>) -> Notifier<'_, S, P> {
-    Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency }
+/// Pushes a committed change. Best effort: the state is already stored, and a client that missed
+/// the push recovers it from its next snapshot, so a push failure must not fail (and retry, and
+/// eventually fail the job for) work that succeeded.
+async fn notify<S, O, P>(deps: &Deps<S, O, P>, job: &Job, result_url: Option<String>)
+where
+    S: WorkerStore,
+    P: Pusher,
+{
+    let notifier = Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency };
+    if let Err(err) = notifier.job_changed(job, result_url).await {
+        tracing::warn!(error = %err, "push failed; clients recover from their next snapshot");
+    }
 }
 
 #[tracing::instrument(skip_all, fields(job_id = %message.job_id, chunk = %message.chunk_index))]
@@ -161,7 +167,18 @@ where
     match deps.store.record_chunk(&message.job_id, message.chunk_index).await? {
         ChunkRecord::Recorded => {}
         ChunkRecord::Duplicate => {
+            // Counted by an earlier delivery that may have died before starting the merge;
+            // without this the last chunk's redeliveries would leave the job at 74 % for good.
             tracing::info!("duplicate delivery; already counted");
+            let Some(job) = deps.store.get_job(&message.job_id).await? else {
+                return Ok(());
+            };
+            if job.stage == Stage::Processing && job.chunks_done >= job.chunks_total {
+                if let Some(merging) = deps.store.begin_merge(&job.id).await? {
+                    notify(deps, &merging, None).await;
+                    return finish_merge(deps, &merging).await;
+                }
+            }
             return Ok(());
         }
         ChunkRecord::NotAccepting => return Ok(()),
@@ -172,14 +189,14 @@ where
     };
     if job.chunks_done >= job.chunks_total {
         if let Some(merging) = deps.store.begin_merge(&job.id).await? {
-            notifier(deps).job_changed(&merging, None).await?;
+            notify(deps, &merging, None).await;
             return finish_merge(deps, &merging).await;
         }
         return Ok(());
     }
     // One push per whole percent, however many chunks or workers: bounded at ~60 per job.
     if deps.store.claim_push(&job.id, job.progress().percent).await? {
-        notifier(deps).job_changed(&job, None).await?;
+        notify(deps, &job, None).await;
     }
     Ok(())
 }
@@ -233,7 +250,7 @@ where
     if let Some(done) = done {
         let url = deps.objects.presign_get(&keys::result_json(&job.id), deps.settings.result_url_ttl).await?;
         tracing::info!(pages = result.page_count, words = result.word_count, "job completed");
-        notifier(deps).job_changed(&done, Some(url)).await?;
+        notify(deps, &done, Some(url)).await;
     }
     Ok(())
 }
@@ -397,6 +414,32 @@ mod tests {
         assert_eq!(texts, expected);
         let text = String::from_utf8(deps.objects.object(&keys::result_text(&job_id())).expect("txt")).expect("utf8");
         assert!(text.contains(&sample_page_text(7)));
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_last_chunk_finishes_a_merge_that_never_started() {
+        // The worker that counted the last chunk died before starting the merge: every chunk
+        // is counted, the job is still processing, and only a redelivery remains.
+        let deps = seeded(4, 2).await;
+        handle(&deps, chunk_event(&[(0, 1)], 1)).await.expect("handled");
+        deps.store.record_chunk(&job_id(), ChunkIndex::parse(1).expect("index")).await.expect("count");
+        let index = ChunkIndex::parse(1).expect("index");
+        let result = ChunkResult {
+            chunk_index: 1,
+            pages: pdf::extract_pages(
+                &deps.objects.object(&keys::chunk(&job_id(), index)).expect("chunk"),
+                3,
+                &PdfLimits::default(),
+            )
+            .expect("text"),
+        };
+        deps.objects.insert(&keys::chunk_result(&job_id(), index), serde_json::to_vec(&result).expect("json"));
+        assert_eq!(deps.store.job(&job_id()).map(|j| (j.stage, j.chunks_done)), Some((Stage::Processing, 2)));
+
+        handle(&deps, chunk_event(&[(1, 3)], 2)).await.expect("handled");
+        let job = deps.store.job(&job_id()).expect("job");
+        assert_eq!((job.stage, job.chunks_done), (Stage::Completed, 2));
+        assert!(deps.objects.object(&keys::result_json(&job_id())).is_some());
     }
 
     #[tokio::test]

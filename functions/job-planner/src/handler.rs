@@ -99,8 +99,17 @@ fn decode_key(record: &S3EventRecord) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn notifier<S, O, Q, P>(deps: &Deps<S, O, Q, P>) -> Notifier<'_, S, P> {
-    Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency }
+/// Pushes a committed change, best effort: a failed push must not fail (or strand) the job,
+/// and clients recover the state from their next snapshot.
+async fn notify<S, O, Q, P>(deps: &Deps<S, O, Q, P>, job: &Job)
+where
+    S: PlannerStore,
+    P: Pusher,
+{
+    let notifier = Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency };
+    if let Err(err) = notifier.job_changed(job, None).await {
+        tracing::warn!(error = %err, "push failed; clients recover from their next snapshot");
+    }
 }
 
 #[tracing::instrument(skip(deps), fields(user_id = %user, job_id = %job_id))]
@@ -121,7 +130,7 @@ where
         tracing::info!("job is past queued; duplicate event ignored");
         return Ok(());
     };
-    notifier(deps).job_changed(&job, None).await?;
+    notify(deps, &job).await;
 
     match plan(deps, &job).await {
         Ok(()) => Ok(()),
@@ -144,7 +153,7 @@ where
     P: Pusher,
 {
     if let Some(failed) = deps.store.advance(job_id, &StageChange::fail(reason)).await? {
-        notifier(deps).job_changed(&failed, None).await?;
+        notify(deps, &failed).await;
     }
     Ok(())
 }
@@ -167,7 +176,7 @@ where
     let Some(job) = deps.store.advance(&job.id, &chunked).await? else {
         return Ok(());
     };
-    notifier(deps).job_changed(&job, None).await?;
+    notify(deps, &job).await;
 
     // The one parse of the upload produces every chunk; workers never read the whole file.
     let parts = analyzed.split(&plan).map_err(|e| PlanError::Rejected(e.to_string()))?;
@@ -186,7 +195,7 @@ where
         return Ok(());
     };
     deps.queue.enqueue(&messages).await?;
-    notifier(deps).job_changed(&job, None).await?;
+    notify(deps, &job).await;
     Ok(())
 }
 

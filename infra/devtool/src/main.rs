@@ -26,10 +26,11 @@ fn main() -> anyhow::Result<()> {
             let file = args.next().context(USAGE)?;
             let payload_bytes: usize = args.next().context(USAGE)?.parse()?;
             let concurrency: usize = args.next().context(USAGE)?.parse()?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(fanout(&file, payload_bytes, concurrency))
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(fanout(
+                &file,
+                payload_bytes,
+                concurrency,
+            ))
         }
         _ => bail!(USAGE),
     }
