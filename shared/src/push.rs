@@ -135,12 +135,7 @@ where
     P: Pusher,
 {
     let targets = store.subscribers(job).await?;
-    let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
-    for gone in &report.gone {
-        tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
-        store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
-    }
-    Ok(report)
+    deliver(store, pusher, concurrency, &targets, message).await
 }
 
 /// Pushes `message` to every live connection of `user` (the user room).
@@ -156,8 +151,20 @@ where
     P: Pusher,
 {
     let targets = store.connections_of(user).await?;
-    let report = fan_out(pusher, &targets, &message.to_json(), concurrency).await;
+    deliver(store, pusher, concurrency, &targets, message).await
+}
+
+/// Fans `message` out to `targets` and deletes the rows of those that answered 410.
+async fn deliver<S: ConnectionStore, P: Pusher>(
+    store: &S,
+    pusher: &P,
+    concurrency: usize,
+    targets: &[ConnectionId],
+    message: &ServerMessage,
+) -> Result<FanOut, StoreError> {
+    let report = fan_out(pusher, targets, &message.to_json(), concurrency).await;
     for gone in &report.gone {
+        tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
         store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
     }
     Ok(report)
