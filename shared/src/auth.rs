@@ -204,6 +204,7 @@ pub fn user_from_authorizer_context(fields: &std::collections::HashMap<String, s
     fields.get(CONTEXT_USER_ID).and_then(|v| v.as_str()).and_then(|raw| UserId::parse(raw).ok())
 }
 
+#[cfg(any(test, feature = "dev"))]
 #[derive(Debug, Serialize)]
 struct DevClaims<'a> {
     sub: &'a str,
@@ -216,7 +217,8 @@ struct DevClaims<'a> {
 }
 
 /// Mints an HS256 token for local development and tests (the local stack's shared secret).
-/// Production tokens come from your identity provider.
+/// Production tokens come from your identity provider. Feature `dev`: no Lambda ships it.
+#[cfg(any(test, feature = "dev"))]
 pub fn mint_hs256(
     secret: &[u8],
     user: &UserId,

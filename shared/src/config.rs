@@ -113,13 +113,28 @@ impl BucketConfig {
 }
 
 impl crate::pdf::PdfLimits {
-    /// `MAX_UPLOAD_BYTES`, `MAX_PAGES`, `MAX_DECOMPRESSED_BYTES`, each with its default.
+    /// `MAX_UPLOAD_BYTES`, `MAX_PAGES`, `MAX_DECOMPRESSED_BYTES`, `MAX_DOCUMENT_INFLATED_BYTES`,
+    /// `MAX_OBJECTS`, `MAX_CHUNK_BYTES` and the text budgets (`MAX_PAGE_OPERATORS`,
+    /// `MAX_CHUNK_OPERATORS`, `MAX_PAGE_CONTENT_BYTES`, `MAX_CHUNK_CONTENT_BYTES`,
+    /// `MAX_PAGE_TEXT_BYTES`), each defaulting to [`PdfLimits::default`](crate::pdf::PdfLimits).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let defaults = crate::pdf::PdfLimits::default();
+        let d = crate::pdf::PdfLimits::default();
+        let text = crate::pdf::TextBudget {
+            page_operators: env.parsed_or("MAX_PAGE_OPERATORS", d.text.page_operators)?,
+            chunk_operators: env.parsed_or("MAX_CHUNK_OPERATORS", d.text.chunk_operators)?,
+            page_content_bytes: env.parsed_or("MAX_PAGE_CONTENT_BYTES", d.text.page_content_bytes)?,
+            chunk_content_bytes: env.parsed_or("MAX_CHUNK_CONTENT_BYTES", d.text.chunk_content_bytes)?,
+            page_text_bytes: env.parsed_or("MAX_PAGE_TEXT_BYTES", d.text.page_text_bytes)?,
+            ..d.text
+        };
         Ok(crate::pdf::PdfLimits {
-            max_bytes: env.parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?,
-            max_pages: env.parsed_or("MAX_PAGES", defaults.max_pages)?,
-            max_decompressed_bytes: env.parsed_or("MAX_DECOMPRESSED_BYTES", defaults.max_decompressed_bytes)?,
+            max_bytes: env.parsed_or("MAX_UPLOAD_BYTES", d.max_bytes)?,
+            max_pages: env.parsed_or("MAX_PAGES", d.max_pages)?,
+            max_decompressed_bytes: env.parsed_or("MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes)?,
+            max_document_inflated_bytes: env.parsed_or("MAX_DOCUMENT_INFLATED_BYTES", d.max_document_inflated_bytes)?,
+            max_objects: env.parsed_or("MAX_OBJECTS", d.max_objects)?,
+            max_chunk_bytes: env.parsed_or("MAX_CHUNK_BYTES", d.max_chunk_bytes)?,
+            text,
         })
     }
 }

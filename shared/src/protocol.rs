@@ -140,7 +140,9 @@ pub enum ServerMessage {
     },
     /// A change of a job the connection subscribed to.
     JobUpdate(JobSnapshot),
-    /// The terminal change of a job, sent instead of a `job_update` for it.
+    /// The terminal change of a job, sent instead of a `job_update` for it. `job` is the final
+    /// snapshot, so clients show the server's own wording ("Completed", "Failed: …") rather
+    /// than rebuilding it.
     JobCompleted {
         job_id: JobId,
         status: JobStatus,
@@ -149,6 +151,7 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
         seq: u64,
+        job: Box<JobSnapshot>,
     },
     /// A job of this user appeared or finished (sent to every connection of the owner).
     JobListUpdate {
@@ -171,6 +174,18 @@ impl ServerMessage {
 
     pub fn not_found(job_id: JobId) -> Self {
         ServerMessage::Error { code: ErrorCode::NotFound, message: "no such job".to_owned(), job_id: Some(job_id) }
+    }
+
+    /// `job_completed` for a job in a terminal stage.
+    pub fn completed(job: &Job, result_url: Option<String>) -> Self {
+        ServerMessage::JobCompleted {
+            job_id: job.id.clone(),
+            status: job.stage.status(),
+            result_url,
+            error: job.error.clone(),
+            seq: job.seq,
+            job: Box::new(JobSnapshot::from(job)),
+        }
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -264,6 +279,7 @@ mod tests {
                 result_url: None,
                 error: Some("encrypted".into()),
                 seq: 3,
+                job: Box::new(JobSnapshot::from(&sample_job())),
             },
             ServerMessage::JobListUpdate { job_id: job_id("j1"), status: JobStatus::Pending },
         ];

@@ -188,13 +188,7 @@ where
     /// (presigned) result link of a completed job.
     pub async fn job_changed(&self, job: &Job, result_url: Option<String>) -> Result<FanOut, StoreError> {
         let message = match job.stage {
-            Stage::Completed | Stage::Failed => ServerMessage::JobCompleted {
-                job_id: job.id.clone(),
-                status: job.stage.status(),
-                result_url,
-                error: job.error.clone(),
-                seq: job.seq,
-            },
+            Stage::Completed | Stage::Failed => ServerMessage::completed(job, result_url),
             _ => ServerMessage::JobUpdate(JobSnapshot::from(job)),
         };
         let report = push_to_subscribers(self.store, self.pusher, self.concurrency, &job.id, &message).await?;
