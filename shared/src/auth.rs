@@ -3,8 +3,8 @@
 //! honoured, `iss`/`aud` checked when configured, `sub` a valid [`UserId`].
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 
 use crate::config::{ConfigError, Env};
 use crate::ids::UserId;
@@ -205,7 +205,7 @@ pub fn user_from_authorizer_context(fields: &std::collections::HashMap<String, s
 }
 
 #[cfg(any(test, feature = "dev"))]
-#[derive(Debug, Serialize)]
+#[derive(Debug, serde::Serialize)]
 struct DevClaims<'a> {
     sub: &'a str,
     iat: u64,
@@ -228,13 +228,18 @@ pub fn mint_hs256(
     audience: Option<&str>,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let claims = DevClaims { sub: user.as_str(), iat: now, exp: now + ttl_seconds, iss: issuer, aud: audience };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use jsonwebtoken::{EncodingKey, Header};
     use serde_json::json;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";

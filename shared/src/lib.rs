@@ -32,6 +32,7 @@ pub mod dynamo;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod objects;
 pub mod pdf;
 pub mod ports;
 pub mod protocol;
@@ -40,6 +41,8 @@ pub mod queue;
 pub mod result;
 #[cfg(feature = "aws")]
 pub mod s3;
+#[cfg(feature = "aws")]
+pub mod sqs;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

@@ -206,6 +206,32 @@ pub trait ObjectStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// `s3:PutObject` in parts (multipart upload), for objects too large to hold in memory at once.
+/// Use it through [`crate::objects::StreamingObject`], which buffers one part at a time.
+pub trait ObjectParts: ObjectStore {
+    /// An upload in progress.
+    type Upload: Send;
+
+    fn begin_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<Self::Upload, StoreError>> + Send;
+
+    /// Appends one part. Every part but the last must be at least 5 MiB on S3.
+    fn upload_part(
+        &self,
+        upload: &mut Self::Upload,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn complete_upload(&self, upload: Self::Upload) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Discards the parts uploaded so far. Best effort: the bucket's lifecycle rule removes
+    /// incomplete uploads that an abort missed.
+    fn abort_upload(&self, upload: Self::Upload) -> impl Future<Output = ()> + Send;
+}
+
 /// Presigned URLs, signed with the function's own credentials (which must allow the action).
 pub trait UrlSigner: Send + Sync {
     /// A PUT bound to this content type and exact length.

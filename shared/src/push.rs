@@ -207,6 +207,15 @@ where
         }
         Ok(report)
     }
+
+    /// [`Notifier::job_changed`] for a change already stored. Best effort: a client that missed
+    /// the push recovers the state from its next snapshot, so a failed push must not fail (and
+    /// retry, and eventually fail the job for) work that succeeded.
+    pub async fn stored_change(&self, job: &Job, result_url: Option<String>) {
+        if let Err(err) = self.job_changed(job, result_url).await {
+            tracing::warn!(job_id = %job.id, error = %err, "push failed; clients recover from their next snapshot");
+        }
+    }
 }
 
 impl<S, P> Notifier<'_, S, P>

@@ -1,4 +1,4 @@
-//! S3 adapter ([`ObjectStore`], [`UrlSigner`]) and the SQS chunk queue adapter.
+//! S3 adapter: [`ObjectStore`], [`ObjectParts`] (multipart upload) and [`UrlSigner`].
 
 use std::time::Duration;
 
@@ -7,10 +7,9 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::ports::{ChunkQueue, ObjectError, ObjectStore, StoreError, UrlSigner};
-use crate::queue::ChunkMessage;
+use crate::ports::{ObjectError, ObjectParts, ObjectStore, StoreError, UrlSigner};
 
 /// The jobcast bucket.
 #[derive(Debug, Clone)]
@@ -108,56 +107,74 @@ impl UrlSigner for S3Store {
     }
 }
 
-/// The chunk queue over SQS.
-#[derive(Debug, Clone)]
-pub struct SqsChunkQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
+/// A multipart upload to the jobcast bucket in progress.
+#[derive(Debug)]
+pub struct S3Upload {
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
 }
 
-impl SqsChunkQueue {
-    pub fn new(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
-        SqsChunkQueue { client: aws_sdk_sqs::Client::new(sdk), queue_url: queue_url.into() }
+impl ObjectParts for S3Store {
+    type Upload = S3Upload;
+
+    async fn begin_upload(&self, key: &str, content_type: &str) -> Result<S3Upload, StoreError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .with_context(|| format!("starting a multipart upload of {key}"))?;
+        let upload_id = out.upload_id().context("S3 returned no upload id")?.to_owned();
+        Ok(S3Upload { key: key.to_owned(), upload_id, parts: Vec::new() })
     }
-}
 
-/// `SendMessageBatch` takes at most 10 entries.
-const SQS_BATCH: usize = 10;
-
-impl ChunkQueue for SqsChunkQueue {
-    async fn enqueue(&self, messages: &[ChunkMessage]) -> Result<(), StoreError> {
-        for batch in messages.chunks(SQS_BATCH) {
-            let mut pending: Vec<(String, String)> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, m)| Ok((i.to_string(), serde_json::to_string(m)?)))
-                .collect::<Result<_, serde_json::Error>>()
-                .context("serializing chunk messages")?;
-            // Entries can fail one by one (throttling); resend those, a few times.
-            for _attempt in 0..3 {
-                if pending.is_empty() {
-                    break;
-                }
-                let entries = pending
-                    .iter()
-                    .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
-                    .collect::<Result<Vec<_>, _>>()
-                    .context("building a batch entry")?;
-                let out = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(&self.queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .context("sending chunk messages")?;
-                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-                pending.retain(|(id, _)| failed.contains(&id.as_str()));
-            }
-            if !pending.is_empty() {
-                return Err(anyhow::anyhow!("SQS refused {} chunk messages", pending.len()).into());
-            }
-        }
+    async fn upload_part(&self, upload: &mut S3Upload, body: Vec<u8>) -> Result<(), StoreError> {
+        let number = i32::try_from(upload.parts.len() + 1).context("too many parts")?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .with_context(|| format!("uploading part {number} of {}", upload.key))?;
+        upload
+            .parts
+            .push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build());
         Ok(())
+    }
+
+    async fn complete_upload(&self, upload: S3Upload) -> Result<(), StoreError> {
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(upload.parts)).build())
+            .send()
+            .await
+            .with_context(|| format!("completing the multipart upload of {}", upload.key))?;
+        Ok(())
+    }
+
+    async fn abort_upload(&self, upload: S3Upload) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .send()
+            .await;
+        if let Err(err) = aborted {
+            tracing::warn!(key = %upload.key, error = %err, "could not abort a multipart upload; the lifecycle rule removes it");
+        }
     }
 }

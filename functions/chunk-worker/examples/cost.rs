@@ -49,6 +49,7 @@ async fn main() -> Result<(), jobcast_shared::BoxError> {
             limits: PdfLimits::default(),
             max_receive_count: 3,
             result_url_ttl: Duration::from_secs(60),
+            merge_part_bytes: 8 << 20,
         };
         let deps = Deps { store, objects, pusher: RecordingPusher::default(), settings };
         // Batches of 10, as the event source mapping delivers them.

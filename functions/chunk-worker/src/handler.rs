@@ -1,21 +1,25 @@
 //! SQS-triggered: extract one chunk's text, record its completion idempotently, push progress
-//! when the whole percent moved; the worker that completes the last chunk merges the results.
+//! when the whole percent moved; the worker that completes the last chunk merges the results
+//! (`merge.rs`). The SQS batch plumbing lives in `batch.rs`; this file handles one message.
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use jobcast_shared::BoxError;
 use jobcast_shared::ids::{ChunkIndex, JobId};
-use jobcast_shared::job::{Job, Stage};
+use jobcast_shared::job::Stage;
 use jobcast_shared::keys;
 use jobcast_shared::pdf::{self, PdfError, PdfLimits};
 use jobcast_shared::ports::{
-    ChunkRecord, ConnectionStore, JobReader, JobStages, ObjectError, ObjectStore, ProgressRecorder, Pusher,
-    StageChange, StoreError, SubscriptionStore, UrlSigner, UserRoom,
+    ChunkRecord, ConnectionStore, JobReader, JobStages, ObjectError, ObjectParts, ObjectStore, ProgressRecorder,
+    Pusher, StageChange, StoreError, SubscriptionStore, UrlSigner, UserRoom,
 };
 use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
-use jobcast_shared::result::{ChunkResult, Manifest, MergeError, merge};
+use jobcast_shared::result::{ChunkResult, MergeError};
+
+use crate::batch;
+use crate::merge;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,6 +28,8 @@ pub struct Settings {
     /// The queue's `maxReceiveCount`: the delivery that reaches it is the last before the DLQ.
     pub max_receive_count: u32,
     pub result_url_ttl: Duration,
+    /// Part size of the streamed `result.json` / `result.txt` (at least 5 MiB on S3).
+    pub merge_part_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -35,32 +41,52 @@ pub struct Deps<S, O, P> {
 }
 
 /// Why one message was not processed. It is reported in `batchItemFailures`, so it is retried
-/// and, past the queue's `maxReceiveCount`, kept in the DLQ: nothing is dropped.
+/// and, past the queue's `maxReceiveCount`, handed to the DLQ consumer: nothing is dropped.
 #[derive(Debug, thiserror::Error)]
 pub enum ChunkError {
-    #[error("message body is not a chunk message: {0}")]
+    #[error("message body is not a chunk message")]
     BadMessage(#[source] serde_json::Error),
-    #[error("chunk {index} is unreadable: {source}")]
+    #[error("chunk {index} is unreadable")]
     Object {
         index: ChunkIndex,
         #[source]
         source: ObjectError,
     },
-    #[error("chunk {index} is not a readable PDF: {source}")]
+    #[error("chunk {index} is not a readable PDF")]
     Pdf {
         index: ChunkIndex,
         #[source]
         source: PdfError,
     },
-    #[error("merge failed: {0}")]
-    Merge(String),
+    #[error("a chunk result could not be read ({key})")]
+    ChunkResult {
+        key: String,
+        #[source]
+        source: ObjectError,
+    },
+    #[error("a stored result is not valid JSON ({key})")]
+    ResultJson {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the chunk results do not add up")]
+    Merge(#[from] MergeError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<MergeError> for ChunkError {
-    fn from(err: MergeError) -> Self {
-        ChunkError::Merge(err.to_string())
+impl ChunkError {
+    /// The failure reason the user reads when this error ends the job: the cause in words,
+    /// never an object key or an SDK message.
+    pub fn user_reason(&self, chunk: ChunkIndex) -> String {
+        match self {
+            ChunkError::Pdf { source, .. } => format!("chunk {chunk} could not be read: {source}"),
+            ChunkError::Merge(_) | ChunkError::ChunkResult { .. } | ChunkError::ResultJson { .. } => {
+                "merging the results failed; please upload again".to_owned()
+            }
+            _ => format!("chunk {chunk} could not be processed; please upload again"),
+        }
     }
 }
 
@@ -77,41 +103,39 @@ impl<T> WorkerStore for T where
 pub async fn handle<S, O, P>(deps: &Deps<S, O, P>, event: SqsEvent) -> Result<SqsBatchResponse, BoxError>
 where
     S: WorkerStore,
-    O: ObjectStore + UrlSigner,
+    O: ObjectParts + UrlSigner,
     P: Pusher,
 {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
-        let message = ChunkMessage::parse(record.body.as_deref().unwrap_or_default());
-        let outcome = match &message {
-            Ok(message) => process(deps, message).await,
-            Err(err) => Err(ChunkError::BadMessage(clone_json_error(err))),
-        };
-        let Err(err) = outcome else { continue };
-        let id = record.message_id.clone().unwrap_or_default();
-        tracing::error!(message_id = %id, error = %err, "chunk message failed");
-        if let Ok(message) = &message {
-            if is_last_delivery(record, deps.settings.max_receive_count) {
-                fail_job(deps, &message.job_id, &format!("chunk {} failed: {err}", message.chunk_index)).await;
-            }
+        if let Err(err) = handle_record(deps, record).await {
+            batch::report_failure(&mut response, record, &err);
         }
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
     }
     Ok(response)
 }
 
-fn clone_json_error(err: &serde_json::Error) -> serde_json::Error {
-    serde::de::Error::custom(err.to_string())
+/// One message: parsed once, processed, and on its last delivery a failure ends the job.
+async fn handle_record<S, O, P>(deps: &Deps<S, O, P>, record: &SqsMessage) -> Result<(), ChunkError>
+where
+    S: WorkerStore,
+    O: ObjectParts + UrlSigner,
+    P: Pusher,
+{
+    let message = ChunkMessage::parse(record.body.as_deref().unwrap_or_default()).map_err(ChunkError::BadMessage)?;
+    let outcome = process(deps, &message).await;
+    if let Err(err) = &outcome
+        && batch::is_last_delivery(record, deps.settings.max_receive_count)
+    {
+        fail_job(deps, &message.job_id, &err.user_reason(message.chunk_index)).await;
+    }
+    outcome
 }
 
-fn is_last_delivery(record: &SqsMessage, max_receive_count: u32) -> bool {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse::<u32>().ok())
-        .is_some_and(|n| n >= max_receive_count)
+impl<S: WorkerStore, O, P: Pusher> Deps<S, O, P> {
+    pub(crate) fn notifier(&self) -> Notifier<'_, S, P> {
+        Notifier { store: &self.store, pusher: &self.pusher, concurrency: self.settings.push_concurrency }
+    }
 }
 
 /// The job failed for good: no later progress can show (the chunk counter and the merge are
@@ -122,23 +146,9 @@ where
     P: Pusher,
 {
     match deps.store.advance(job, &StageChange::fail(reason)).await {
-        Ok(Some(failed)) => notify(deps, &failed, None).await,
+        Ok(Some(failed)) => deps.notifier().stored_change(&failed, None).await,
         Ok(None) => {}
-        Err(err) => tracing::error!(error = %err, "could not mark the job failed"),
-    }
-}
-
-/// Pushes a committed change. Best effort: the state is already stored, and a client that missed
-/// the push recovers it from its next snapshot, so a push failure must not fail (and retry, and
-/// eventually fail the job for) work that succeeded.
-async fn notify<S, O, P>(deps: &Deps<S, O, P>, job: &Job, result_url: Option<String>)
-where
-    S: WorkerStore,
-    P: Pusher,
-{
-    let notifier = Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency };
-    if let Err(err) = notifier.job_changed(job, result_url).await {
-        tracing::warn!(error = %err, "push failed; clients recover from their next snapshot");
+        Err(err) => tracing::error!(error = ?err, "could not mark the job failed"),
     }
 }
 
@@ -146,7 +156,7 @@ where
 async fn process<S, O, P>(deps: &Deps<S, O, P>, message: &ChunkMessage) -> Result<(), ChunkError>
 where
     S: WorkerStore,
-    O: ObjectStore + UrlSigner,
+    O: ObjectParts + UrlSigner,
     P: Pusher,
 {
     let Some(job) = deps.store.get_job(&message.job_id).await? else {
@@ -156,7 +166,7 @@ where
     match job.stage {
         Stage::Processing => {}
         // A redelivery after the count reached the end: make sure the merge finishes.
-        Stage::Merging => return finish_merge(deps, &job).await,
+        Stage::Merging => return merge::finish(deps, &job).await,
         _ => {
             tracing::info!(stage = %job.stage, "job is not processing; chunk ignored");
             return Ok(());
@@ -164,39 +174,25 @@ where
     }
 
     extract(deps, message).await?;
-    match deps.store.record_chunk(&message.job_id, message.chunk_index).await? {
-        ChunkRecord::Recorded => {}
-        ChunkRecord::Duplicate => {
-            // Counted by an earlier delivery that may have died before starting the merge;
-            // without this the last chunk's redeliveries would leave the job at 74 % for good.
-            tracing::info!("duplicate delivery; already counted");
-            let Some(job) = deps.store.get_job(&message.job_id).await? else {
-                return Ok(());
-            };
-            if job.stage == Stage::Processing && job.chunks_done >= job.chunks_total {
-                if let Some(merging) = deps.store.begin_merge(&job.id).await? {
-                    notify(deps, &merging, None).await;
-                    return finish_merge(deps, &merging).await;
-                }
-            }
-            return Ok(());
-        }
-        ChunkRecord::NotAccepting => return Ok(()),
+    let recorded = deps.store.record_chunk(&message.job_id, message.chunk_index).await?;
+    if recorded == ChunkRecord::NotAccepting {
+        return Ok(());
     }
-
     let Some(job) = deps.store.get_job(&message.job_id).await? else {
         return Ok(());
     };
-    if job.chunks_done >= job.chunks_total {
-        if let Some(merging) = deps.store.begin_merge(&job.id).await? {
-            notify(deps, &merging, None).await;
-            return finish_merge(deps, &merging).await;
-        }
+    if job.stage == Stage::Processing && job.chunks_done >= job.chunks_total {
+        // Also on a duplicate: the delivery that counted the last chunk may have died before
+        // starting the merge, and without this its redeliveries would leave the job at 74 %.
+        return merge::start(deps, &job).await;
+    }
+    if recorded == ChunkRecord::Duplicate {
+        tracing::info!("duplicate delivery; already counted");
         return Ok(());
     }
     // One push per whole percent, however many chunks or workers: bounded at ~60 per job.
     if deps.store.claim_push(&job.id, job.progress().percent).await? {
-        notify(deps, &job, None).await;
+        deps.notifier().stored_change(&job, None).await;
     }
     Ok(())
 }
@@ -210,48 +206,19 @@ where
     let limits = &deps.settings.limits;
     let bytes = deps
         .objects
-        .get(&keys::chunk(&message.job_id, index), limits.max_bytes as u64)
+        .get(&keys::chunk(&message.job_id, index), limits.max_chunk_bytes as u64)
         .await
         .map_err(|source| ChunkError::Object { index, source })?;
     let pages =
         pdf::extract_pages(&bytes, message.first_page, limits).map_err(|source| ChunkError::Pdf { index, source })?;
+    drop(bytes);
+    let truncated = pages.iter().filter(|p| p.truncated).count();
+    if truncated > 0 {
+        tracing::info!(truncated, "pages cut short by their budgets");
+    }
     let result = ChunkResult { chunk_index: index.get(), pages };
     let body = serde_json::to_vec(&result).map_err(|e| StoreError::Unexpected(e.into()))?;
     deps.objects.put(&keys::chunk_result(&message.job_id, index), body, "application/json").await?;
-    Ok(())
-}
-
-/// Combines the chunk results into `result.json` and `result.txt`, then completes the job.
-/// Safe to repeat: the files are rewritten identically and only one caller completes the job.
-async fn finish_merge<S, O, P>(deps: &Deps<S, O, P>, job: &Job) -> Result<(), ChunkError>
-where
-    S: WorkerStore,
-    O: ObjectStore + UrlSigner,
-    P: Pusher,
-{
-    let read = |key: String| async move {
-        let bytes = deps.objects.get(&key, u64::MAX).await.map_err(|e| ChunkError::Merge(format!("{key}: {e}")))?;
-        Ok::<_, ChunkError>(bytes)
-    };
-    let manifest: Manifest = serde_json::from_slice(&read(keys::manifest(&job.id)).await?)
-        .map_err(|e| ChunkError::Merge(format!("manifest: {e}")))?;
-    let mut chunks = Vec::with_capacity(manifest.chunks.len());
-    for plan in &manifest.chunks {
-        let index = ChunkIndex::parse(u64::from(plan.index)).map_err(|e| ChunkError::Merge(e.to_string()))?;
-        let bytes = read(keys::chunk_result(&job.id, index)).await?;
-        chunks.push(serde_json::from_slice(&bytes).map_err(|e| ChunkError::Merge(format!("chunk {index}: {e}")))?);
-    }
-    let result = merge(&job.id, job.file_name.clone(), &manifest, chunks)?;
-    let json = serde_json::to_vec(&result).map_err(|e| StoreError::Unexpected(e.into()))?;
-    deps.objects.put(&keys::result_text(&job.id), result.text().into_bytes(), "text/plain; charset=utf-8").await?;
-    deps.objects.put(&keys::result_json(&job.id), json, "application/json").await?;
-
-    let done = deps.store.advance(&job.id, &StageChange::to(&[Stage::Merging], Stage::Completed)).await?;
-    if let Some(done) = done {
-        let url = deps.objects.presign_get(&keys::result_json(&job.id), deps.settings.result_url_ttl).await?;
-        tracing::info!(pages = result.page_count, words = result.word_count, "job completed");
-        notify(deps, &done, Some(url)).await;
-    }
     Ok(())
 }
 
@@ -260,9 +227,10 @@ mod tests {
     use super::*;
     use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, RecordingPusher};
     use jobcast_shared::ids::{ConnectionId, UserId};
+    use jobcast_shared::job::Job;
     use jobcast_shared::pdf::{PdfMetadata, plan_chunks, sample_page_text};
     use jobcast_shared::protocol::{JobSnapshot, ServerMessage};
-    use jobcast_shared::result::JobResult;
+    use jobcast_shared::result::{JobResult, Manifest};
 
     type TestDeps = Deps<InMemoryStore, InMemoryObjects, RecordingPusher>;
 
@@ -307,6 +275,8 @@ mod tests {
             limits: PdfLimits::default(),
             max_receive_count: 3,
             result_url_ttl: Duration::from_secs(60),
+            // Tiny parts, so every merge in these tests streams through several.
+            merge_part_bytes: 64,
         };
         Deps { store, objects, pusher: RecordingPusher::default(), settings }
     }
@@ -499,5 +469,58 @@ mod tests {
         handle(&deps, chunk_event(&[(0, 1)], 1)).await.expect("handled");
         assert!(!deps.store.has_connection(&conn()));
         assert_eq!(deps.store.subscription_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_merge_streams_in_parts_and_the_result_reads_back_whole() {
+        let deps = seeded(9, 2).await;
+        handle(&deps, chunk_event(&all_chunks(9, 2), 1)).await.expect("handled");
+        assert!(deps.objects.part_sizes().len() > 4, "parts: {:?}", deps.objects.part_sizes());
+        assert!(deps.objects.part_sizes().iter().all(|&size| size < 64 + 4096), "one page at most past a part");
+        let result: JobResult =
+            serde_json::from_slice(&deps.objects.object(&keys::result_json(&job_id())).expect("result")).expect("json");
+        assert_eq!((result.page_count, result.pages.len(), result.word_count), (9, 9, 90));
+    }
+
+    #[tokio::test]
+    async fn a_poison_chunk_fails_alone_and_a_co_batched_healthy_job_completes() {
+        let deps = seeded(4, 2).await;
+        // A second job of another user whose chunk 0 is not a PDF at all.
+        let poisoned = JobId::parse("job-bob-1").expect("id");
+        let mut bob = deps.store.job(&job_id()).expect("job");
+        bob.id = poisoned.clone();
+        bob.owner = jobcast_shared::ids::UserId::parse("bob").expect("id");
+        bob.chunks_total = 1;
+        deps.store.insert_job(bob);
+        deps.objects
+            .insert(&keys::chunk(&poisoned, ChunkIndex::parse(0).expect("index")), b"%PDF-1.4 garbage".to_vec());
+
+        let mut event = chunk_event(&all_chunks(4, 2), 3);
+        let mut poison = event.records[0].clone();
+        poison.message_id = Some("poison".into());
+        poison.body = Some(r#"{"jobId":"job-bob-1","chunkIndex":0,"firstPage":1}"#.into());
+        event.records.insert(1, poison);
+        let response = handle(&deps, event).await.expect("handled");
+
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["poison"]);
+        assert_eq!(deps.store.job(&job_id()).map(|j| j.stage), Some(Stage::Completed));
+        let bob = deps.store.job(&poisoned).expect("job");
+        assert_eq!(bob.stage, Stage::Failed, "its last delivery failed it");
+        let reason = bob.error.unwrap_or_default();
+        assert!(reason.starts_with("chunk 0 could not be read: the file is not a readable PDF"), "{reason}");
+        assert!(!reason.contains("chunks/"), "no object key reaches the user: {reason}");
+    }
+
+    #[tokio::test]
+    async fn a_hostile_chunk_ends_with_truncated_pages_not_a_failure() {
+        let deps = seeded(2, 2).await;
+        let index = ChunkIndex::parse(0).expect("index");
+        deps.objects.insert(&keys::chunk(&job_id(), index), pdf::generate::operator_flood(2, 3_000_000));
+        handle(&deps, chunk_event(&[(0, 1)], 1)).await.expect("handled");
+        assert_eq!(deps.store.job(&job_id()).map(|j| j.stage), Some(Stage::Completed));
+        let result: JobResult =
+            serde_json::from_slice(&deps.objects.object(&keys::result_json(&job_id())).expect("result")).expect("json");
+        assert!(result.pages.iter().all(|p| p.truncated && p.note.is_some()), "{:?}", result.pages);
     }
 }

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         limits: PdfLimits::from_env(&env)?,
         max_receive_count: env.parsed_or("MAX_RECEIVE_COUNT", 3)?,
         result_url_ttl: Duration::from_secs(env.parsed_or("RESULT_URL_TTL_SECONDS", 900)?),
+        merge_part_bytes: env.parsed_or("MERGE_PART_BYTES", 8 << 20)?.max(jobcast_shared::objects::MIN_PART_BYTES),
     };
     let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
     let deps = handler::Deps {

@@ -6,7 +6,7 @@ use jobcast_shared::BoxError;
 use jobcast_shared::ids::{ChunkIndex, JobId, UserId};
 use jobcast_shared::job::{Job, Stage};
 use jobcast_shared::keys;
-use jobcast_shared::pdf::{self, PdfLimits};
+use jobcast_shared::pdf::{self, PdfError, PdfLimits};
 use jobcast_shared::ports::{
     ChunkQueue, ConnectionStore, JobReader, JobStages, ObjectError, ObjectStore, Pusher, StageChange, StoreError,
     SubscriptionStore, UserRoom,
@@ -36,12 +36,14 @@ pub struct Deps<S, O, Q, P> {
 pub trait PlannerStore: JobReader + JobStages + SubscriptionStore + UserRoom + ConnectionStore {}
 impl<T> PlannerStore for T where T: JobReader + JobStages + SubscriptionStore + UserRoom + ConnectionStore {}
 
-/// Why planning stopped. A user-facing reason fails the job; the rest are infrastructure.
+/// Why planning stopped. A rejected upload fails the job with its reason; the rest are
+/// infrastructure, logged with their cause and shown to the user as an internal error.
 #[derive(Debug, thiserror::Error)]
 enum PlanError {
-    /// The upload itself is unusable; the text is shown to the user.
-    #[error("{0}")]
-    Rejected(String),
+    #[error("the upload is missing")]
+    Missing,
+    #[error(transparent)]
+    Rejected(#[from] PdfError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -49,11 +51,22 @@ enum PlanError {
 impl From<ObjectError> for PlanError {
     fn from(err: ObjectError) -> Self {
         match err {
-            ObjectError::NotFound => PlanError::Rejected("the upload is missing".into()),
-            ObjectError::TooLarge { size, max } => {
-                PlanError::Rejected(format!("the file is {size} bytes; the limit is {max}"))
-            }
+            ObjectError::NotFound => PlanError::Missing,
+            ObjectError::TooLarge { size, max } => PlanError::Rejected(PdfError::TooLarge {
+                bytes: usize::try_from(size).unwrap_or(usize::MAX),
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            }),
             ObjectError::Unexpected(err) => PlanError::Store(StoreError::Unexpected(err)),
+        }
+    }
+}
+
+impl PlanError {
+    /// What the user reads as the job's failure reason; never an internal key or ARN.
+    fn user_reason(&self) -> String {
+        match self {
+            PlanError::Missing | PlanError::Rejected(_) => self.to_string(),
+            PlanError::Store(_) => "internal error while planning; please upload again".to_owned(),
         }
     }
 }
@@ -99,17 +112,13 @@ fn decode_key(record: &S3EventRecord) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Pushes a committed change, best effort: a failed push must not fail (or strand) the job,
-/// and clients recover the state from their next snapshot.
 async fn notify<S, O, Q, P>(deps: &Deps<S, O, Q, P>, job: &Job)
 where
     S: PlannerStore,
     P: Pusher,
 {
     let notifier = Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.settings.push_concurrency };
-    if let Err(err) = notifier.job_changed(job, None).await {
-        tracing::warn!(error = %err, "push failed; clients recover from their next snapshot");
-    }
+    notifier.stored_change(job, None).await;
 }
 
 #[tracing::instrument(skip(deps), fields(user_id = %user, job_id = %job_id))]
@@ -134,15 +143,15 @@ where
 
     match plan(deps, &job).await {
         Ok(()) => Ok(()),
-        Err(PlanError::Rejected(reason)) => {
-            tracing::info!(%reason, "upload rejected");
-            fail(deps, job_id, &reason).await
-        }
-        Err(PlanError::Store(err)) => {
+        Err(err @ PlanError::Store(_)) => {
             // A retry would find the job past queued and skip it: fail it visibly instead.
             tracing::error!(error = ?err, "planning failed");
-            fail(deps, job_id, "internal error while planning; please upload again").await?;
+            fail(deps, job_id, &err.user_reason()).await?;
             Err(err.into())
+        }
+        Err(rejected) => {
+            tracing::info!(reason = %rejected, "upload rejected");
+            fail(deps, job_id, &rejected.user_reason()).await
         }
     }
 }
@@ -167,7 +176,9 @@ where
 {
     let limits = &deps.settings.limits;
     let bytes = deps.objects.get(&keys::upload(&job.owner, &job.id), limits.max_bytes as u64).await?;
-    let analyzed = pdf::analyze(&bytes, limits).map_err(|e| PlanError::Rejected(e.to_string()))?;
+    let analyzed = pdf::analyze(&bytes, limits)?;
+    // The parsed document owns copies of what it needs: the upload's bytes can go now.
+    drop(bytes);
     let plan = pdf::plan_chunks(analyzed.page_count, deps.settings.chunk_pages);
     let total = u32::try_from(plan.len()).unwrap_or(u32::MAX);
     tracing::info!(pages = analyzed.page_count, chunks = total, "planned");
@@ -178,11 +189,12 @@ where
     };
     notify(deps, &job).await;
 
-    // The one parse of the upload produces every chunk; workers never read the whole file.
-    let parts = analyzed.split(&plan).map_err(|e| PlanError::Rejected(e.to_string()))?;
+    // The one parse of the upload produces every chunk, written one at a time so the planner
+    // holds the upload plus one chunk; workers never read the whole file.
     let mut messages = Vec::with_capacity(plan.len());
-    for (chunk, part) in plan.iter().zip(parts) {
-        let index = ChunkIndex::parse(u64::from(chunk.index)).map_err(|e| PlanError::Rejected(e.to_string()))?;
+    for chunk in &plan {
+        let part = analyzed.chunk_pdf(chunk, limits)?;
+        let index = ChunkIndex::parse(u64::from(chunk.index)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         deps.objects.put(&keys::chunk(&job.id, index), part, "application/pdf").await?;
         messages.push(ChunkMessage { job_id: job.id.clone(), chunk_index: index, first_page: chunk.first_page });
     }

@@ -2,7 +2,8 @@ use aws_lambda_events::s3::S3Event;
 use jobcast_shared::config::{BucketConfig, Env, PushConfig};
 use jobcast_shared::pdf::PdfLimits;
 use jobcast_shared::push::ManagementApiPusher;
-use jobcast_shared::s3::{S3Store, SqsChunkQueue};
+use jobcast_shared::s3::S3Store;
+use jobcast_shared::sqs::SqsChunkQueue;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
 mod handler;

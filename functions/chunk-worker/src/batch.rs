@@ -1,0 +1,29 @@
+//! SQS batch plumbing, apart from the per-message work: which delivery this is, and how a
+//! failed message is reported so that only it is retried (`ReportBatchItemFailures`).
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+
+/// Whether this delivery is the last before the queue hands the message to its DLQ.
+pub fn is_last_delivery(record: &SqsMessage, max_receive_count: u32) -> bool {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= max_receive_count)
+}
+
+/// Logs `err` with its causes and marks `record` failed in the batch response.
+pub fn report_failure(response: &mut SqsBatchResponse, record: &SqsMessage, err: &(dyn std::error::Error + 'static)) {
+    let id = record.message_id.clone().unwrap_or_default();
+    let mut causes = String::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        causes.push_str(": ");
+        causes.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(message_id = %id, error = %err, causes = %causes, "chunk message failed");
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    response.batch_item_failures.push(failure);
+}
