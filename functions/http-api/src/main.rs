@@ -1,34 +1,43 @@
-use std::time::Duration;
+//! The HTTP API: job creation, status for polling (while the socket is down, and for finished
+//! jobs) and result links. CORS is the gateway's job (`CorsConfiguration` in the template): it
+//! answers preflights itself.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | `config` | `Config::from_env`: every variable the function reads, and the defaults |
+//! | `handler` | the entry: route, verify the caller, serve; `Deps` and the JSON response shape |
+//! | `routing` | the route table: path and method to a route, 404 and 405 |
+//! | `error` | `ApiError` and its one mapping to status, code and JSON body |
+//! | `routes/` | one module per route: `create`, `list`, `status`, `result` |
 
-use jobcast_shared::auth::{JwtSettings, TokenVerifier};
-use jobcast_shared::config::{BucketConfig, Env, PushConfig};
-use jobcast_shared::pdf::PdfLimits;
+use jobcast_shared::auth::TokenVerifier;
+use jobcast_shared::aws::{dynamodb, load_sdk_config};
+use jobcast_shared::config::Env;
+use jobcast_shared::dynamo::DynamoStore;
 use jobcast_shared::push::ManagementApiPusher;
 use jobcast_shared::s3::S3Store;
 use lambda_http::{Error, Request, run, service_fn, tracing};
 
+mod config;
+mod error;
 mod handler;
+mod routes;
+mod routing;
+#[cfg(test)]
+mod test_support;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let env = Env::from_process();
-    let verifier = TokenVerifier::new(&JwtSettings::from_env(&env)?)?;
-    let push = PushConfig::from_env(&env)?;
-    let bucket = BucketConfig::from_env(&env)?;
-    let settings = handler::Settings {
-        max_upload_bytes: PdfLimits::from_env(&env)?.max_bytes as u64,
-        upload_url_ttl: Duration::from_secs(env.parsed_or("UPLOAD_URL_TTL_SECONDS", 900)?),
-        result_url_ttl: Duration::from_secs(env.parsed_or("RESULT_URL_TTL_SECONDS", 900)?),
-        push_concurrency: push.concurrency,
-    };
-    let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
+    let config = config::Config::from_env(&Env::from_process())?;
+    let verifier = TokenVerifier::new(&config.jwt)?;
+    let sdk = load_sdk_config().await;
     let deps = handler::Deps {
-        store,
-        signer: S3Store::new(&sdk, bucket.bucket, bucket.force_path_style),
-        pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
+        store: DynamoStore::new(dynamodb(&sdk), config.tables),
+        signer: S3Store::new(&sdk, config.bucket.bucket, config.bucket.force_path_style),
+        pusher: ManagementApiPusher::new(&sdk, &config.push.management_endpoint),
         verifier,
-        settings,
+        settings: config.settings,
     };
     run(service_fn(|request: Request| handler::handle(&deps, request))).await
 }

@@ -1,16 +1,21 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use jobcast_shared::config::{Env, PushConfig};
+use jobcast_shared::aws::{dynamodb, load_sdk_config};
+use jobcast_shared::config::Env;
+use jobcast_shared::dynamo::DynamoStore;
 use jobcast_shared::push::ManagementApiPusher;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
+mod config;
 mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let env = Env::from_process();
-    let push = PushConfig::from_env(&env)?;
-    let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
-    let deps = handler::Deps { store, pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint) };
+    let config = config::Config::from_env(&Env::from_process())?;
+    let sdk = load_sdk_config().await;
+    let deps = handler::Deps {
+        store: DynamoStore::new(dynamodb(&sdk), config.tables),
+        pusher: ManagementApiPusher::new(&sdk, &config.push.management_endpoint),
+    };
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&deps, event.payload))).await
 }
