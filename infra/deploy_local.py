@@ -199,6 +199,7 @@ def main() -> None:
         "JOBCAST_CHUNK_QUEUE_URL": outputs["ChunkQueueUrl"],
         "JOBCAST_CHUNK_DLQ_URL": outputs["ChunkDeadLetterQueueUrl"],
         "JOBCAST_BUCKET": outputs["BucketName"],
+        "JOBCAST_SWEEPER_FUNCTION": outputs["JobSweeperFunctionName"],
     }
     args.env_out.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
     print(f"deployed stack {args.stack} in {time.monotonic() - started:.1f}s", file=sys.stderr)

@@ -106,7 +106,11 @@ pub(crate) fn job_to_item(job: &Job) -> Item {
         ("createdAt".to_owned(), n(job.created_at)),
         ("updatedAt".to_owned(), n(job.updated_at)),
         ("pushedProgress".to_owned(), n(job.progress().percent)),
+        ("stageSince".to_owned(), n(job.updated_at)),
     ]);
+    if !job.stage.is_terminal() {
+        item.insert(OPEN_STAGE.to_owned(), s(job.stage.as_str()));
+    }
     if let Some(name) = &job.file_name {
         item.insert("fileName".to_owned(), s(name));
     }
@@ -115,6 +119,13 @@ pub(crate) fn job_to_item(job: &Job) -> Item {
     }
     item
 }
+
+/// Present only while a job is not finished, so the `byOpenStage` index holds open jobs only
+/// (a sparse index): the sweeper queries it per stage, sorted by `stageSince`, never scanning.
+const OPEN_STAGE: &str = "openStage";
+
+/// Index of open jobs by stage and the time they entered it.
+pub const JOBS_BY_OPEN_STAGE: &str = "byOpenStage";
 
 /// Tries for a write that loses a race with a transaction on the same item.
 const CONFLICT_ATTEMPTS: u32 = 6;
@@ -228,14 +239,21 @@ impl JobWriter for DynamoStore {
 impl JobStages for DynamoStore {
     async fn advance(&self, job: &JobId, change: &StageChange) -> Result<Option<Job>, StoreError> {
         let shown = crate::job::progress(change.to, 0, change.chunks_total.unwrap_or(0), change.error.as_deref());
-        let mut set = vec!["#stage = :to", "seq = seq + :one", "updatedAt = :now", "pushedProgress = :p"];
+        let mut set =
+            vec!["#stage = :to", "seq = seq + :one", "updatedAt = :now", "pushedProgress = :p", "stageSince = :now"];
+        let mut remove = Vec::new();
         let from: Vec<String> = (0..change.from.len()).map(|i| format!(":from{i}")).collect();
+        let mut condition = format!("#stage IN ({})", from.join(", "));
+        if change.to.is_terminal() {
+            remove.push(OPEN_STAGE);
+        } else {
+            set.push("openStage = :to");
+        }
         let mut request = self
             .client
             .update_item()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .condition_expression(format!("#stage IN ({})", from.join(", ")))
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":to", s(change.to.as_str()))
             .expression_attribute_values(":one", n(1))
@@ -254,7 +272,15 @@ impl JobStages for DynamoStore {
             request =
                 request.expression_attribute_names("#error", "error").expression_attribute_values(":error", s(error));
         }
-        match send_update(request.update_expression(format!("SET {}", set.join(", ")))).await {
+        if let Some(since) = change.unchanged_since {
+            condition.push_str(" AND updatedAt < :since");
+            request = request.expression_attribute_values(":since", n(since));
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match send_update(request.condition_expression(condition).update_expression(update)).await {
             Ok(out) => out.attributes.as_ref().map(job_from_item).transpose(),
             Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(anyhow::Error::new(err).context("moving a job to its next stage").into()),
@@ -422,8 +448,13 @@ impl ProgressRecorder for DynamoStore {
                 Ok(_) => return Ok(ChunkRecord::Recorded),
                 Err(err) => err,
             };
-            let TransactWriteItemsError::TransactionCanceledException(cancel) = err.into_service_error() else {
-                return Err(anyhow::anyhow!("recording chunk {chunk} of job {job} failed").into());
+            let cancel = match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancel) => cancel,
+                other => {
+                    return Err(anyhow::Error::new(other)
+                        .context(format!("recording chunk {chunk} of job {job}"))
+                        .into());
+                }
             };
             let reason = |i: usize| cancel.cancellation_reasons().get(i).and_then(|r| r.code());
             if reason(0) == Some("ConditionalCheckFailed") {
@@ -466,7 +497,10 @@ impl ProgressRecorder for DynamoStore {
             .update_item()
             .table_name(&self.tables.jobs)
             .key("jobId", s(job.as_str()))
-            .update_expression("SET #stage = :merging, seq = seq + :one, updatedAt = :now, pushedProgress = :p")
+            .update_expression(
+                "SET #stage = :merging, openStage = :merging, seq = seq + :one, updatedAt = :now, stageSince = :now, \
+                 pushedProgress = :p",
+            )
             .condition_expression("#stage = :processing AND chunksDone = chunksTotal")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":merging", s(Stage::Merging.as_str()))
@@ -486,6 +520,45 @@ impl ProgressRecorder for DynamoStore {
             Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(anyhow::Error::new(err).context("starting the merge").into()),
         }
+    }
+}
+
+impl StuckJobs for DynamoStore {
+    async fn entered_stage_before(
+        &self,
+        stage: Stage,
+        entered_before: i64,
+        limit: u32,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.jobs)
+            .index_name(JOBS_BY_OPEN_STAGE)
+            .key_condition_expression("openStage = :s AND stageSince < :before")
+            .expression_attribute_values(":s", s(stage.as_str()))
+            .expression_attribute_values(":before", n(entered_before))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .context("querying jobs stuck in a stage")?;
+        out.items().iter().map(|item| JobId::parse(get_s(item, "jobId")?).map_err(corrupt("jobId"))).collect()
+    }
+}
+
+impl ChunkMarks for DynamoStore {
+    async fn chunk_counted(&self, job: &JobId, chunk: ChunkIndex) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.chunks)
+            .key("jobId", s(job.as_str()))
+            .key("chunk", n(chunk.get()))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("reading a chunk mark")?;
+        Ok(out.item.is_some())
     }
 }
 

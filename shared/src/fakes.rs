@@ -129,6 +129,9 @@ impl JobStages for InMemoryStore {
         if !change.from.contains(&stored.stage) {
             return Ok(None);
         }
+        if change.unchanged_since.is_some_and(|since| stored.updated_at >= since) {
+            return Ok(None);
+        }
         stored.stage = change.to;
         stored.seq += 1;
         stored.updated_at = clock::epoch_millis();
@@ -142,6 +145,28 @@ impl JobStages for InMemoryStore {
         state.pushed_percent.insert(job.clone(), after.progress().percent);
         self.wrote(1);
         Ok(Some(after))
+    }
+}
+
+impl StuckJobs for InMemoryStore {
+    /// The fake keeps no stage entry time; `updatedAt` stands in for it.
+    async fn entered_stage_before(
+        &self,
+        stage: Stage,
+        entered_before: i64,
+        limit: u32,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let state = lock(&self.state);
+        let mut stuck: Vec<&Job> =
+            state.jobs.values().filter(|j| j.stage == stage && j.updated_at < entered_before).collect();
+        stuck.sort_by_key(|j| j.updated_at);
+        Ok(stuck.into_iter().take(limit as usize).map(|j| j.id.clone()).collect())
+    }
+}
+
+impl ChunkMarks for InMemoryStore {
+    async fn chunk_counted(&self, job: &JobId, chunk: ChunkIndex) -> Result<bool, StoreError> {
+        Ok(lock(&self.state).chunk_marks.contains(&(job.clone(), chunk)))
     }
 }
 

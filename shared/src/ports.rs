@@ -143,6 +143,11 @@ pub trait ProgressRecorder: Send + Sync {
     fn begin_merge(&self, job: &JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
 
+/// `dynamodb:GetItem` on chunk marks: whether a chunk was counted.
+pub trait ChunkMarks: Send + Sync {
+    fn chunk_counted(&self, job: &JobId, chunk: ChunkIndex) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// A move of a job from one of `from` to `to`, made only if the job is still in one of `from`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageChange {
@@ -152,11 +157,14 @@ pub struct StageChange {
     pub chunks_total: Option<u32>,
     /// Set with the move to [`Stage::Failed`].
     pub error: Option<String>,
+    /// Made only if the job has not changed since (epoch ms): a backstop never fails a job
+    /// that moved while it was deciding.
+    pub unchanged_since: Option<i64>,
 }
 
 impl StageChange {
     pub fn to(from: &'static [Stage], to: Stage) -> Self {
-        StageChange { from, to, chunks_total: None, error: None }
+        StageChange { from, to, chunks_total: None, error: None, unchanged_since: None }
     }
 
     /// Fails a job from any stage that is not already terminal.
@@ -166,8 +174,34 @@ impl StageChange {
             to: Stage::Failed,
             chunks_total: None,
             error: Some(reason.into()),
+            unchanged_since: None,
         }
     }
+
+    /// Fails a job still in `stage` that has not changed since `idle_since` (epoch ms).
+    pub fn fail_stuck(stage: Stage, idle_since: i64, reason: impl Into<String>) -> Self {
+        let from: &'static [Stage] = match stage {
+            Stage::Queued => &[Stage::Queued],
+            Stage::Analyzing => &[Stage::Analyzing],
+            Stage::Chunked => &[Stage::Chunked],
+            Stage::Processing => &[Stage::Processing],
+            Stage::Merging => &[Stage::Merging],
+            Stage::Completed | Stage::Failed => &[],
+        };
+        StageChange { from, unchanged_since: Some(idle_since), ..StageChange::fail(reason) }
+    }
+}
+
+/// `dynamodb:Query` on the jobs table's sparse `byOpenStage` index (only jobs that are not
+/// finished are in it): the sweeper's way to find stuck jobs without a scan.
+pub trait StuckJobs: Send + Sync {
+    /// Jobs that entered `stage` before `entered_before` (epoch ms), oldest first, at most `limit`.
+    fn entered_stage_before(
+        &self,
+        stage: Stage,
+        entered_before: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
 }
 
 /// `dynamodb:UpdateItem` on jobs: conditional stage moves.

@@ -43,6 +43,7 @@ pub struct Stack {
     pub chunk_queue_url: String,
     pub chunk_dlq_url: String,
     pub bucket: String,
+    pub sweeper_function: String,
     pub jwt_secret: String,
     pub sdk: aws_config::SdkConfig,
 }
@@ -63,9 +64,15 @@ impl Stack {
             chunk_queue_url: var("JOBCAST_CHUNK_QUEUE_URL"),
             chunk_dlq_url: var("JOBCAST_CHUNK_DLQ_URL"),
             bucket: var("JOBCAST_BUCKET"),
+            sweeper_function: var("JOBCAST_SWEEPER_FUNCTION"),
             jwt_secret: var("JOBCAST_JWT_SECRET"),
             sdk,
         }
+    }
+
+    /// The local stack's gateway (`AWS_ENDPOINT_URL`).
+    pub fn endpoint(&self) -> String {
+        var("AWS_ENDPOINT_URL")
     }
 
     pub fn ddb(&self) -> aws_sdk_dynamodb::Client {
@@ -208,35 +215,48 @@ impl Stack {
     }
 
     /// Waits until `check` holds, polling; fails with `what` after [`PATIENCE`].
-    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        self.eventually_within(PATIENCE, what, check).await;
+    }
+
+    pub async fn eventually_within<F, Fut>(&self, patience: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + patience;
         while !check().await {
             assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Waits until the dead-letter queue holds a message whose body contains `needle`.
+    /// Waits until the dead-letter queue holds a message whose body contains `needle`. The DLQ
+    /// consumer holds it in flight for a while before it is visible again.
     pub async fn await_in_dlq(&self, needle: &str) {
         let sqs = self.sqs();
-        self.eventually(&format!("a message with {needle:?} is in the DLQ"), || {
-            let (sqs, url) = (&sqs, &self.chunk_dlq_url);
-            async move {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("reading the DLQ");
-                out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle)))
-            }
-        })
+        self.eventually_within(
+            std::time::Duration::from_secs(90),
+            &format!("a message with {needle:?} is in the DLQ"),
+            || {
+                let (sqs, url) = (&sqs, &self.chunk_dlq_url);
+                async move {
+                    let out = sqs
+                        .receive_message()
+                        .queue_url(url)
+                        .max_number_of_messages(10)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .expect("reading the DLQ");
+                    out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle)))
+                }
+            },
+        )
         .await;
     }
 

@@ -6,7 +6,9 @@ mod helpers;
 
 mod adapters;
 mod connect;
+mod hostile;
 mod http;
 mod pipeline;
 mod progress;
 mod subscribe;
+mod sweep;
