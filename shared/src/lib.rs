@@ -14,13 +14,21 @@
 //! | [`auth`] | `TokenVerifier` (HS256 / RS256 / ES256) and dev-token minting |
 //! | [`config`] | `Env`, `Tables`, `PushConfig`, TTLs |
 //! | [`ports`] | the traits handlers see (`JobReader`, `ProgressRecorder`, `Pusher`, …) |
-//! | [`dynamo`] | DynamoDB adapter for every store port |
-//! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers |
+//! | [`pdf`] | bounded load, one-chunk-at-a-time split, budgeted text extraction, generators (`dev`) |
+//! | [`result`] | the manifest, chunk results and the streamed `result.json` / `result.txt` |
+//! | [`objects`] | `StreamingObject`: an object of any size written one part at a time |
+//! | [`keys`] | object keys in the bucket |
+//! | [`clock`] | epoch seconds (TTLs) and milliseconds (jobs) |
+//! | [`dynamo`] | DynamoDB adapter for every store port, the sparse `byOpenStage` index |
+//! | [`s3`] | S3 adapter: objects, multipart uploads, presigned URLs |
+//! | [`sqs`] | SQS adapter: the chunk queue |
+//! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers, best-effort notify |
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |
 //! | `fakes` | in-memory fakes of every port (feature `test-util`) |
 //!
-//! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`aws`] and `ManagementApiPusher`.
+//! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`sqs`], [`aws`] and
+//! `ManagementApiPusher`. `dev` adds what no Lambda ships: dev-token minting, PDF generators.
 
 pub mod auth;
 #[cfg(feature = "aws")]
