@@ -79,7 +79,7 @@ fn split(input: &str, chunk_pages: u32) -> anyhow::Result<()> {
     let started = Instant::now();
     let analyzed = pdf::analyze(&bytes, &limits)?;
     let plan = pdf::plan_chunks(analyzed.page_count, chunk_pages);
-    let parts = analyzed.split(&plan)?;
+    let parts = plan.iter().map(|chunk| analyzed.chunk_pdf(chunk, &limits)).collect::<Result<Vec<_>, _>>()?;
     let split_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for (chunk, part) in plan.iter().zip(&parts) {
