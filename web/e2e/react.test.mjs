@@ -46,7 +46,10 @@ test("useJobProgress subscribes on mount, follows the seq rule, and unsubscribes
   assert.equal(await text("#job-j1"), "45% at 45");
 
   await push({ type: "subscribed", jobId: "j2", job: snapshot("j2", 4, 60) });
-  await push({ type: "job_completed", jobId: "j2", status: "failed", error: "encrypted PDF", seq: 5 });
+  await push({
+    type: "job_completed", jobId: "j2", status: "failed", error: "encrypted PDF", seq: 5,
+    job: snapshot("j2", 5, 100, { status: "failed", stage: "failed", message: "Failed: encrypted PDF", error: "encrypted PDF" }),
+  });
   await page.waitForFunction(() => document.getElementById("job-j2")?.dataset.done === "true");
   assert.equal(await text("#job-j2"), "100% Failed: encrypted PDF (encrypted PDF)");
 

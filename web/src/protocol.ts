@@ -61,6 +61,11 @@ export interface JobCompletedMessage {
   resultUrl?: string;
   error?: string;
   seq: number;
+  /**
+   * The final snapshot; its `message` is the text to show ("Completed", "Failed: …"). Servers
+   * from before this field omit it.
+   */
+  job?: JobSnapshot;
 }
 
 export interface JobListUpdateMessage {
@@ -169,9 +174,12 @@ export function parseServerMessage(frame: unknown): ServerMessage | undefined {
     case "job_update":
       return isJobSnapshot(value) ? (value as unknown as JobUpdateMessage) : undefined;
     case "job_completed":
+      // `job` is absent from older servers (the client then falls back); when present it must
+      // be this job's snapshot, like `subscribed.job`.
       return typeof value.jobId === "string" &&
         typeof value.seq === "number" &&
-        (value.status === "completed" || value.status === "failed")
+        (value.status === "completed" || value.status === "failed") &&
+        (value.job === undefined || (isJobSnapshot(value.job) && value.job.jobId === value.jobId))
         ? (value as unknown as JobCompletedMessage)
         : undefined;
     case "job_list_update":

@@ -12,7 +12,7 @@ import {
   backoffDelay,
 } from "../src/client.js";
 import { parseServerMessage } from "../src/protocol.js";
-import { FakeClock, FakeFetch, FakeNetwork, settle, snapshot } from "./fakes.js";
+import { FakeClock, FakeFetch, FakeNetwork, completed, settle, snapshot } from "./fakes.js";
 
 const MIN = 60_000;
 
@@ -164,7 +164,7 @@ describe("seq rule", () => {
     ws.push({ type: "job_update", ...snapshot("j1", 4, 30) }); // out of order: older
     ws.push({ type: "job_update", ...snapshot("j1", 5, 45) }); // duplicate
     ws.push({ type: "job_update", ...snapshot("j1", 6, 60) });
-    ws.push({ type: "job_completed", jobId: "j1", status: "completed", resultUrl: "s3://r", seq: 8 });
+    ws.push(completed("j1", 8, { resultUrl: "s3://r" }));
     ws.push({ type: "job_update", ...snapshot("j1", 7, 75) }); // older than the completion
     ws.push({ type: "subscribed", jobId: "j1", job: snapshot("j1", 8, 75) }); // same seq
     assert.deepEqual(seen, [15, 45, 60, 100]);
@@ -190,13 +190,50 @@ describe("seq rule", () => {
     let last: JobView | undefined;
     client.subscribe("j2", (job) => (last = job));
     net.last.push({ type: "subscribed", jobId: "j2", job: snapshot("j2", 1, 5) });
-    net.last.push({ type: "job_completed", jobId: "j2", status: "failed", error: "encrypted PDF", seq: 2 });
+    net.last.push(completed("j2", 2, { error: "encrypted PDF" }));
     net.last.push({ type: "job_update", ...snapshot("j2", 9, 20) }); // nothing moves a terminal job
     assert.equal(last?.progress, 100);
     assert.equal(last?.status, "failed");
     assert.equal(last?.error, "encrypted PDF");
     assert.equal(last?.message, "Failed: encrypted PDF");
     assert.equal(last?.fileName, "j2.pdf");
+  });
+
+  test("the terminal wording is the server's final snapshot, not rebuilt by the client", async () => {
+    const { client, net } = await connected();
+    const seen: string[] = [];
+    client.subscribe("j3", (job) => seen.push(job.message));
+    net.last.push({ type: "subscribed", jobId: "j3", job: snapshot("j3", 1, 45, { message: "Processed 2/4 chunks" }) });
+    net.last.push(completed("j3", 2, { error: "encrypted", message: "Failed: the PDF is password-protected" }));
+    assert.deepEqual(seen, ["Processed 2/4 chunks", "Failed: the PDF is password-protected"]);
+    const job = client.job("j3");
+    assert.equal(job?.error, "encrypted");
+    assert.equal(job?.chunksDone, 1, "the counters come from the final snapshot");
+    assert.equal(job?.updatedAt, "2026-01-01T00:05:00.000Z");
+    assert.equal(client.stats.pushesApplied, 1);
+  });
+
+  test("a job_completed without `job` (an older server) still ends the job", async () => {
+    const { client, net } = await connected();
+    let last: JobView | undefined;
+    client.subscribe("old", (job) => (last = job));
+    net.last.push({ type: "subscribed", jobId: "old", job: snapshot("old", 1, 45) });
+    net.last.push({ type: "job_completed", jobId: "old", status: "failed", error: "encrypted PDF", seq: 2 });
+    assert.equal(last?.terminal, true);
+    assert.equal(last?.progress, 100);
+    assert.equal(last?.message, "Failed: encrypted PDF");
+    assert.equal(last?.fileName, "old.pdf");
+  });
+
+  test("job_completed parses with or without `job`, but not with a broken or foreign one", () => {
+    const frame = (extra: Record<string, unknown>) =>
+      JSON.stringify({ type: "job_completed", jobId: "j", status: "completed", seq: 3, ...extra });
+    const final = completed("j", 3).job;
+    assert.deepEqual(parseServerMessage(frame({ job: final })), { type: "job_completed", jobId: "j", status: "completed", seq: 3, job: final });
+    assert.deepEqual(parseServerMessage(frame({})), { type: "job_completed", jobId: "j", status: "completed", seq: 3 });
+    assert.equal(parseServerMessage(frame({ job: { jobId: "j", seq: 3 } })), undefined);
+    assert.equal(parseServerMessage(frame({ job: null })), undefined);
+    assert.equal(parseServerMessage(frame({ job: completed("other", 3).job })), undefined);
   });
 
   test("malformed frames and unknown types are ignored", () => {

@@ -8,7 +8,7 @@ import type {
   Timers,
   WebSocketCtor,
 } from "../src/client.js";
-import type { JobSnapshot, ServerMessage } from "../src/protocol.js";
+import type { JobCompletedMessage, JobSnapshot, ServerMessage } from "../src/protocol.js";
 
 /** Lets every pending promise callback run (the client awaits getToken and fetch). */
 export async function settle(): Promise<void> {
@@ -207,4 +207,31 @@ export function snapshot(jobId: string, seq: number, progress: number, extra: Pa
     updatedAt: "2026-01-01T00:00:00.000Z",
     ...extra,
   };
+}
+
+/**
+ * A `job_completed` as the server sends it: the outcome, and the final snapshot worded the way
+ * the server words it. A given `error` makes it a failure.
+ */
+export function completed(
+  jobId: string,
+  seq: number,
+  outcome: { error?: string; resultUrl?: string; message?: string } = {},
+): JobCompletedMessage {
+  const { error, resultUrl } = outcome;
+  const status = error === undefined ? "completed" : "failed";
+  const job = snapshot(jobId, seq, 100, {
+    status,
+    stage: status,
+    message: outcome.message ?? (error === undefined ? "Completed" : `Failed: ${error}`),
+    chunksDone: error === undefined ? 4 : 1,
+    updatedAt: "2026-01-01T00:05:00.000Z",
+  });
+  const message: JobCompletedMessage = { type: "job_completed", jobId, status, seq, job };
+  if (error !== undefined) {
+    message.error = error;
+    job.error = error;
+  }
+  if (resultUrl !== undefined) message.resultUrl = resultUrl;
+  return message;
 }
