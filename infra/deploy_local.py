@@ -198,6 +198,7 @@ def main() -> None:
         "JOBCAST_SUBSCRIPTIONS_TABLE": outputs["SubscriptionsTableName"],
         "JOBCAST_CHUNK_QUEUE_URL": outputs["ChunkQueueUrl"],
         "JOBCAST_CHUNK_DLQ_URL": outputs["ChunkDeadLetterQueueUrl"],
+        "JOBCAST_UNPROCESSABLE_QUEUE_URL": outputs["UnprocessableQueueUrl"],
         "JOBCAST_BUCKET": outputs["BucketName"],
         "JOBCAST_SWEEPER_FUNCTION": outputs["JobSweeperFunctionName"],
     }

@@ -51,6 +51,14 @@ impl Env {
     }
 }
 
+/// Lifetime of presigned result links unless `RESULT_URL_TTL_SECONDS` is set. The worker's
+/// `job_completed` and the HTTP API's result route sign alike, so the default lives here.
+pub const DEFAULT_RESULT_URL_TTL: Duration = Duration::from_secs(900);
+
+pub fn result_url_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    env.parsed_or("RESULT_URL_TTL_SECONDS", DEFAULT_RESULT_URL_TTL.as_secs()).map(Duration::from_secs)
+}
+
 /// The DynamoDB tables, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {

@@ -347,6 +347,8 @@ pub struct InMemoryObjects {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Sizes of every part uploaded, for tests that check memory stays one part deep.
     parts: Mutex<Vec<usize>>,
+    /// Reads of keys under this prefix fail as S3 would on a transient error.
+    failing_prefix: Mutex<Option<String>>,
 }
 
 /// A multipart upload in progress in [`InMemoryObjects`].
@@ -367,6 +369,11 @@ impl InMemoryObjects {
 
     pub fn keys(&self) -> Vec<String> {
         lock(&self.objects).keys().cloned().collect()
+    }
+
+    /// From now on, every read of a key under `prefix` fails with an unexpected (retryable) error.
+    pub fn fail_reads_of(&self, prefix: &str) {
+        *lock(&self.failing_prefix) = Some(prefix.to_owned());
     }
 
     /// The size of every part uploaded so far, in order.
@@ -398,6 +405,9 @@ impl ObjectParts for InMemoryObjects {
 
 impl ObjectStore for InMemoryObjects {
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
+        if lock(&self.failing_prefix).as_deref().is_some_and(|prefix| key.starts_with(prefix)) {
+            return Err(ObjectError::Unexpected(anyhow::anyhow!("injected: S3 is unavailable")));
+        }
         let body = self.object(key).ok_or(ObjectError::NotFound)?;
         let size = body.len() as u64;
         if size > max_bytes {
@@ -443,6 +453,25 @@ impl RecordingQueue {
 impl ChunkQueue for RecordingQueue {
     async fn enqueue(&self, messages: &[crate::queue::ChunkMessage]) -> Result<(), StoreError> {
         lock(&self.sent).extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+/// An [`Unprocessable`] queue that records what was parked.
+#[derive(Debug, Default)]
+pub struct ParkedMessages {
+    parked: Mutex<Vec<String>>,
+}
+
+impl ParkedMessages {
+    pub fn parked(&self) -> Vec<String> {
+        lock(&self.parked).clone()
+    }
+}
+
+impl Unprocessable for ParkedMessages {
+    async fn park(&self, body: &str) -> Result<(), StoreError> {
+        lock(&self.parked).push(body.to_owned());
         Ok(())
     }
 }

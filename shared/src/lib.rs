@@ -21,7 +21,7 @@
 //! | [`clock`] | epoch seconds (TTLs) and milliseconds (jobs) |
 //! | [`dynamo`] | DynamoDB adapter for every store port, the sparse `byOpenStage` index |
 //! | [`s3`] | S3 adapter: objects, multipart uploads, presigned URLs |
-//! | [`sqs`] | SQS adapter: the chunk queue |
+//! | [`sqs`] | SQS adapters: the chunk queue, the unprocessable queue |
 //! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers, best-effort notify |
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |

@@ -286,6 +286,13 @@ pub trait ChunkQueue: Send + Sync {
     fn enqueue(&self, messages: &[ChunkMessage]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// `sqs:SendMessage` on the unprocessable queue: where a message that no retry can ever
+/// process (it is not a chunk message at all) is kept for an operator, instead of being
+/// retried until it reaches the DLQ or dropped.
+pub trait Unprocessable: Send + Sync {
+    fn park(&self, body: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Why a push did not arrive.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {

@@ -1,9 +1,9 @@
-//! SQS adapter: the chunk queue ([`ChunkQueue`]).
+//! SQS adapters: the chunk queue ([`ChunkQueue`]) and the unprocessable queue ([`Unprocessable`]).
 
 use anyhow::Context as _;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::ports::{ChunkQueue, StoreError};
+use crate::ports::{ChunkQueue, StoreError, Unprocessable};
 use crate::queue::ChunkMessage;
 
 /// The chunk queue over SQS.
@@ -56,6 +56,35 @@ impl ChunkQueue for SqsChunkQueue {
                 return Err(anyhow::anyhow!("SQS refused {} chunk messages", pending.len()).into());
             }
         }
+        Ok(())
+    }
+}
+
+/// The unprocessable queue over SQS: it has no consumer, so what is parked there stays until
+/// an operator reads it (or its retention ends).
+#[derive(Debug, Clone)]
+pub struct SqsUnprocessable {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsUnprocessable {
+    pub fn new(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        SqsUnprocessable { client: aws_sdk_sqs::Client::new(sdk), queue_url: queue_url.into() }
+    }
+}
+
+impl Unprocessable for SqsUnprocessable {
+    async fn park(&self, body: &str) -> Result<(), StoreError> {
+        // SQS refuses an empty body; an empty message is still worth keeping as evidence.
+        let body = if body.is_empty() { "(empty message)" } else { body };
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .context("parking an unprocessable message")?;
         Ok(())
     }
 }

@@ -26,6 +26,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long to wait for something the stack does asynchronously (a push, an SQS delivery).
 pub const PATIENCE: Duration = Duration::from_secs(20);
+/// Every message on the shared chunk queue settled: past the worker timeout of the test stack.
+const SLOW_DRAIN: Duration = Duration::from_secs(60);
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -42,6 +44,7 @@ pub struct Stack {
     pub tables: Tables,
     pub chunk_queue_url: String,
     pub chunk_dlq_url: String,
+    pub unprocessable_url: String,
     pub bucket: String,
     pub sweeper_function: String,
     pub jwt_secret: String,
@@ -63,6 +66,7 @@ impl Stack {
             },
             chunk_queue_url: var("JOBCAST_CHUNK_QUEUE_URL"),
             chunk_dlq_url: var("JOBCAST_CHUNK_DLQ_URL"),
+            unprocessable_url: var("JOBCAST_UNPROCESSABLE_QUEUE_URL"),
             bucket: var("JOBCAST_BUCKET"),
             sweeper_function: var("JOBCAST_SWEEPER_FUNCTION"),
             jwt_secret: var("JOBCAST_JWT_SECRET"),
@@ -185,14 +189,18 @@ impl Stack {
         }
     }
 
+    /// Sends a raw body to the chunk queue, as only a bug or an operator would.
     pub async fn send_raw(&self, body: &str) {
-        self.sqs()
-            .send_message()
-            .queue_url(&self.chunk_queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("sending a raw message");
+        self.send_body(&self.chunk_queue_url, body).await;
+    }
+
+    /// Sends a raw body straight to the chunk DLQ, as SQS does after the last delivery.
+    pub async fn send_dead_letter(&self, body: &str) {
+        self.send_body(&self.chunk_dlq_url, body).await;
+    }
+
+    async fn send_body(&self, queue_url: &str, body: &str) {
+        self.sqs().send_message().queue_url(queue_url).message_body(body).send().await.expect("sending a message");
     }
 
     /// The connection ids of `user`, via the connections table's `byUser` index.
@@ -235,28 +243,24 @@ impl Stack {
         }
     }
 
-    /// Waits until the dead-letter queue holds a message whose body contains `needle`. The DLQ
-    /// consumer holds it in flight for a while before it is visible again.
-    pub async fn await_in_dlq(&self, needle: &str) {
+    /// Waits until the unprocessable queue (it has no consumer) holds a message whose body
+    /// contains `needle`.
+    pub async fn await_parked(&self, needle: &str) {
         let sqs = self.sqs();
-        self.eventually_within(
-            std::time::Duration::from_secs(90),
-            &format!("a message with {needle:?} is in the DLQ"),
-            || {
-                let (sqs, url) = (&sqs, &self.chunk_dlq_url);
-                async move {
-                    let out = sqs
-                        .receive_message()
-                        .queue_url(url)
-                        .max_number_of_messages(10)
-                        .visibility_timeout(0)
-                        .send()
-                        .await
-                        .expect("reading the DLQ");
-                    out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle)))
-                }
-            },
-        )
+        self.eventually(&format!("a message with {needle:?} is parked"), || {
+            let (sqs, url) = (&sqs, &self.unprocessable_url);
+            async move {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("reading the unprocessable queue");
+                out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(needle)))
+            }
+        })
         .await;
     }
 
@@ -264,7 +268,9 @@ impl Stack {
     pub async fn drain_chunk_queue(&self) {
         let sqs = self.sqs();
         let url = self.chunk_queue_url.clone();
-        self.eventually("the chunk queue drains", || {
+        // Whole-queue: other tests' messages count too, and a worker may hold a slow (hostile)
+        // chunk for most of its timeout.
+        self.eventually_within(SLOW_DRAIN, "the chunk queue drains", || {
             let sqs = sqs.clone();
             let url = url.clone();
             async move {
@@ -333,4 +339,61 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// Kills a function's bootstrap processes for as long as it runs; see [`Stack::keep_killing`].
+#[derive(Debug)]
+pub struct Killer {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+impl Killer {
+    /// Stops killing; how many processes were killed.
+    pub async fn stop(self) -> usize {
+        let _ = self.stop.send(true);
+        self.task.await.expect("the killer task")
+    }
+}
+
+impl Stack {
+    /// SIGKILLs, every 20 ms until stopped, each bootstrap of this stack whose function name
+    /// contains `function`. MiniStack runs each Lambda as a native process with the function's
+    /// name and the stack's endpoint in its environment, which is how they are told apart.
+    pub fn keep_killing(&self, function: &str) -> Killer {
+        let port = format!(":{}", self.endpoint().rsplit(':').next().unwrap_or_default());
+        let function = function.to_owned();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut killed = std::collections::HashSet::new();
+            while !*stopped.borrow() {
+                for pid in bootstraps(&function, &port) {
+                    if killed.insert(pid) {
+                        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                    }
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(20), stopped.changed()).await;
+            }
+            killed.len()
+        });
+        Killer { stop, task }
+    }
+}
+
+/// Live processes whose environment names `function` and the stack's `port`.
+fn bootstraps(function: &str, port: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+            let vars: Vec<String> =
+                environ.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+            let has = |name: &str, needle: &str| {
+                vars.iter().any(|v| v.strip_prefix(name).is_some_and(|value| value.contains(needle)))
+            };
+            has("AWS_LAMBDA_FUNCTION_NAME=", function) && has("AWS_ENDPOINT_URL=", port)
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! The HTTP status API: auth, snapshots, ETag/304, pagination, isolation, CORS.
 
 use jobcast_shared::ids::JobId;
+use jobcast_shared::ports::JobReader as _;
 use reqwest::StatusCode;
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, ETAG, IF_NONE_MATCH, ORIGIN};
 use serde_json::Value;
@@ -50,7 +51,13 @@ async fn an_own_job_is_served_and_an_unchanged_one_is_a_304() {
 
     // Progress moves the seq, so the old ETag no longer matches.
     stack.send_chunks(&job.id, &[0]).await;
-    stack.drain_chunk_queue().await;
+    let store = stack.store();
+    stack
+        .eventually("the chunk is counted", || {
+            let (store, id) = (&store, &job.id);
+            async move { store.get_job(id).await.expect("read").is_some_and(|j| j.chunks_done == 1) }
+        })
+        .await;
     let changed = stack.http_get(&path, Some(&alice)).header(IF_NONE_MATCH, &etag).send().await.expect("request");
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(json(changed).await["chunksDone"], 1);

@@ -5,9 +5,11 @@
 mod helpers;
 
 mod adapters;
+mod backstop;
 mod connect;
 mod hostile;
 mod http;
+mod killed;
 mod pipeline;
 mod progress;
 mod subscribe;

@@ -37,9 +37,12 @@ async fn another_users_job_and_a_missing_job_both_answer_not_found() {
             "{reply:?}"
         );
     }
-    // Mallory's socket must not receive Alice's progress.
+    // Mallory's socket must not receive Alice's progress. Alice's own socket is the witness:
+    // once it has the update, the fan-out that would have leaked has happened.
+    let mut witness = stack.connect(&alice).await;
+    witness.subscribe(&job.id).await;
     stack.send_chunks(&job.id, &[0]).await;
-    stack.drain_chunk_queue().await;
+    assert!(matches!(witness.next_message().await.expect("the update"), ServerMessage::JobUpdate(_)));
     client.send(json!({"action": "ping"})).await;
     assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "a foreign update leaked");
 }
@@ -74,8 +77,10 @@ async fn unsubscribing_stops_the_updates() {
     client.send(json!({"action": "unsubscribe_job", "jobId": job.id})).await;
     assert_eq!(client.next_message().await.expect("reply"), ServerMessage::Unsubscribed { job_id: job.id.clone() });
 
+    let mut witness = stack.connect(&alice).await;
+    witness.subscribe(&job.id).await;
     stack.send_chunks(&job.id, &[0]).await;
-    stack.drain_chunk_queue().await;
+    assert!(matches!(witness.next_message().await.expect("the update"), ServerMessage::JobUpdate(_)));
     client.send(json!({"action": "ping"})).await;
     assert_eq!(client.next_message().await.expect("pong"), ServerMessage::Pong, "an update arrived after unsubscribe");
 }

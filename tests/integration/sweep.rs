@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Stack, user};
 
-async fn sweep(stack: &Stack, hours_ahead: u64) -> Value {
+pub async fn sweep(stack: &Stack, hours_ahead: u64) -> Value {
     let time = time_in(hours_ahead);
     // MiniStack does not check signatures; any SigV4-shaped header routes the call.
     let url = format!("{}/2015-03-31/functions/{}/invocations", stack.endpoint(), stack.sweeper_function);

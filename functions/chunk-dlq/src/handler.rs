@@ -8,15 +8,17 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use jobcast_shared::BoxError;
 use jobcast_shared::job::Stage;
 use jobcast_shared::ports::{
-    ChunkMarks, ConnectionStore, JobReader, JobStages, Pusher, StageChange, StoreError, SubscriptionStore, UserRoom,
+    ChunkMarks, ConnectionStore, JobReader, JobStages, Pusher, StageChange, StoreError, SubscriptionStore,
+    Unprocessable, UserRoom,
 };
 use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
 
 #[derive(Debug)]
-pub struct Deps<S, P> {
+pub struct Deps<S, P, U> {
     pub store: S,
     pub pusher: P,
+    pub unprocessable: U,
     pub push_concurrency: usize,
 }
 
@@ -31,41 +33,41 @@ pub enum Outcome {
     Failed,
     /// Its job had ended already, or its chunk was counted and the rest can still finish it.
     Nothing,
-    /// Not a chunk message (a hand-sent one): there is no job to end, and it is kept in the
-    /// DLQ for an operator (reported failed, so it stays until the queue's retention ends).
-    NotAChunk,
+    /// Not a chunk message (a hand-sent one): there is no job to end; it is parked in the
+    /// unprocessable queue for an operator rather than coming back here again and again.
+    Parked,
 }
 
-pub async fn handle<S: DlqStore, P: Pusher>(deps: &Deps<S, P>, event: SqsEvent) -> Result<SqsBatchResponse, BoxError> {
+pub async fn handle<S: DlqStore, P: Pusher, U: Unprocessable>(
+    deps: &Deps<S, P, U>,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, BoxError> {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
-        let keep = match dead_letter(deps, record).await {
-            Ok(Outcome::NotAChunk) => {
-                tracing::warn!(message_id = ?record.message_id, "dead letter is not a chunk message; kept in the DLQ");
-                true
-            }
-            Ok(outcome) => {
-                tracing::info!(message_id = ?record.message_id, ?outcome, "dead letter handled");
-                false
-            }
+        match dead_letter(deps, record).await {
+            Ok(outcome) => tracing::info!(message_id = ?record.message_id, ?outcome, "dead letter handled"),
             // The store failed: leave the message for another try rather than lose the job.
+            // After the DLQ's own maxReceiveCount it is parked, and the sweeper ends the job.
             Err(err) => {
                 tracing::error!(message_id = ?record.message_id, error = ?err, "dead letter not handled; retried");
-                true
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
             }
-        };
-        if keep {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
         }
     }
     Ok(response)
 }
 
-async fn dead_letter<S: DlqStore, P: Pusher>(deps: &Deps<S, P>, record: &SqsMessage) -> Result<Outcome, StoreError> {
-    let Ok(message) = ChunkMessage::parse(record.body.as_deref().unwrap_or_default()) else {
-        return Ok(Outcome::NotAChunk);
+async fn dead_letter<S: DlqStore, P: Pusher, U: Unprocessable>(
+    deps: &Deps<S, P, U>,
+    record: &SqsMessage,
+) -> Result<Outcome, StoreError> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let Ok(message) = ChunkMessage::parse(body) else {
+        tracing::warn!(message_id = ?record.message_id, "dead letter is not a chunk message; parked");
+        deps.unprocessable.park(body).await?;
+        return Ok(Outcome::Parked);
     };
     let Some(job) = deps.store.get_job(&message.job_id).await? else {
         return Ok(Outcome::Nothing);
@@ -95,7 +97,7 @@ async fn dead_letter<S: DlqStore, P: Pusher>(deps: &Deps<S, P>, record: &SqsMess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jobcast_shared::fakes::{InMemoryStore, RecordingPusher};
+    use jobcast_shared::fakes::{InMemoryStore, ParkedMessages, RecordingPusher};
     use jobcast_shared::ids::{ChunkIndex, ConnectionId, JobId, UserId};
     use jobcast_shared::job::Job;
     use jobcast_shared::ports::ProgressRecorder as _;
@@ -116,12 +118,17 @@ mod tests {
         }
     }
 
-    async fn deps(stage: Stage) -> Deps<InMemoryStore, RecordingPusher> {
+    async fn deps(stage: Stage) -> Deps<InMemoryStore, RecordingPusher, ParkedMessages> {
         let store = InMemoryStore::with_job(job(stage));
         let conn = ConnectionId::parse("c1").expect("id");
         store.connect(&conn, &job(stage).owner);
         store.subscribe(&job(stage).id, &conn, &job(stage).owner).await.expect("subscribe");
-        Deps { store, pusher: RecordingPusher::default(), push_concurrency: 4 }
+        Deps {
+            store,
+            pusher: RecordingPusher::default(),
+            unprocessable: ParkedMessages::default(),
+            push_concurrency: 4,
+        }
     }
 
     fn dead_letters(bodies: &[&str]) -> SqsEvent {
@@ -165,7 +172,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finished_jobs_counted_chunks_and_foreign_messages_change_nothing() {
+    async fn finished_jobs_and_counted_chunks_change_nothing_and_foreign_messages_are_parked() {
         for stage in [Stage::Completed, Stage::Failed] {
             let deps = deps(stage).await;
             handle(&deps, dead_letters(&[CHUNK_1])).await.expect("handled");
@@ -178,8 +185,8 @@ mod tests {
             handle(&deps, dead_letters(&[CHUNK_1, "not json", r#"{"jobId":"nobody","chunkIndex":0,"firstPage":1}"#]))
                 .await
                 .expect("handled");
-        let kept: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(kept, ["dead-1"], "only the message that is not a chunk stays in the DLQ");
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        assert_eq!(deps.unprocessable.parked(), ["not json"], "the message that is not a chunk is parked");
         assert_eq!(deps.store.job(&job(Stage::Processing).id).map(|j| j.stage), Some(Stage::Processing));
     }
 }

@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         store: jobcast_shared::dynamo::DynamoStore::new(jobcast_shared::aws::dynamodb(&sdk), tables),
         pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
+        unprocessable: jobcast_shared::sqs::SqsUnprocessable::new(&sdk, env.required("UNPROCESSABLE_QUEUE_URL")?),
         push_concurrency: push.concurrency,
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| handler::handle(&deps, event.payload))).await

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chunk_worker::handler::{Deps, Settings, handle};
-use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, RecordingPusher};
+use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, ParkedMessages, RecordingPusher};
 use jobcast_shared::ids::{ChunkIndex, ConnectionId, JobId, UserId};
 use jobcast_shared::job::{Job, Stage};
 use jobcast_shared::keys;
@@ -51,7 +51,13 @@ async fn main() -> Result<(), jobcast_shared::BoxError> {
             result_url_ttl: Duration::from_secs(60),
             merge_part_bytes: 8 << 20,
         };
-        let deps = Deps { store, objects, pusher: RecordingPusher::default(), settings };
+        let deps = Deps {
+            store,
+            objects,
+            pusher: RecordingPusher::default(),
+            unprocessable: ParkedMessages::default(),
+            settings,
+        };
         // Batches of 10, as the event source mapping delivers them.
         for batch in plan.chunks(10) {
             let mut event = SqsEvent::default();

@@ -14,7 +14,14 @@ pub fn is_last_delivery(record: &SqsMessage, max_receive_count: u32) -> bool {
 
 /// Logs `err` with its causes and marks `record` failed in the batch response.
 pub fn report_failure(response: &mut SqsBatchResponse, record: &SqsMessage, err: &(dyn std::error::Error + 'static)) {
-    let id = record.message_id.clone().unwrap_or_default();
+    log_failure(record, err);
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = record.message_id.clone().unwrap_or_default();
+    response.batch_item_failures.push(failure);
+}
+
+/// Logs `err` with its whole chain of causes, which the user-facing reason leaves out.
+pub fn log_failure(record: &SqsMessage, err: &(dyn std::error::Error + 'static)) {
     let mut causes = String::new();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -22,8 +29,5 @@ pub fn report_failure(response: &mut SqsBatchResponse, record: &SqsMessage, err:
         causes.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(message_id = %id, error = %err, causes = %causes, "chunk message failed");
-    let mut failure = BatchItemFailure::default();
-    failure.item_identifier = id;
-    response.batch_item_failures.push(failure);
+    tracing::error!(message_id = ?record.message_id, error = %err, causes = %causes, "chunk message failed");
 }

@@ -2,92 +2,31 @@
 //! when the whole percent moved; the worker that completes the last chunk merges the results
 //! (`merge.rs`). The SQS batch plumbing lives in `batch.rs`; this file handles one message.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use jobcast_shared::BoxError;
-use jobcast_shared::ids::{ChunkIndex, JobId};
+use jobcast_shared::ids::JobId;
 use jobcast_shared::job::Stage;
 use jobcast_shared::keys;
-use jobcast_shared::pdf::{self, PdfError, PdfLimits};
+use jobcast_shared::pdf;
 use jobcast_shared::ports::{
-    ChunkRecord, ConnectionStore, JobReader, JobStages, ObjectError, ObjectParts, ObjectStore, ProgressRecorder,
-    Pusher, StageChange, StoreError, SubscriptionStore, UrlSigner, UserRoom,
+    ChunkRecord, ConnectionStore, JobReader, JobStages, ObjectParts, ProgressRecorder, Pusher, StageChange, StoreError,
+    SubscriptionStore, Unprocessable, UrlSigner, UserRoom,
 };
 use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
-use jobcast_shared::result::{ChunkResult, MergeError};
+use jobcast_shared::result::ChunkResult;
 
 use crate::batch;
-use crate::merge;
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub push_concurrency: usize,
-    pub limits: PdfLimits,
-    /// The queue's `maxReceiveCount`: the delivery that reaches it is the last before the DLQ.
-    pub max_receive_count: u32,
-    pub result_url_ttl: Duration,
-    /// Part size of the streamed `result.json` / `result.txt` (at least 5 MiB on S3).
-    pub merge_part_bytes: usize,
-}
+pub use crate::error::ChunkError;
+pub use crate::settings::Settings;
 
 #[derive(Debug)]
-pub struct Deps<S, O, P> {
+pub struct Deps<S, O, P, U> {
     pub store: S,
     pub objects: O,
     pub pusher: P,
+    pub unprocessable: U,
     pub settings: Settings,
-}
-
-/// Why one message was not processed. It is reported in `batchItemFailures`, so it is retried
-/// and, past the queue's `maxReceiveCount`, handed to the DLQ consumer: nothing is dropped.
-#[derive(Debug, thiserror::Error)]
-pub enum ChunkError {
-    #[error("message body is not a chunk message")]
-    BadMessage(#[source] serde_json::Error),
-    #[error("chunk {index} is unreadable")]
-    Object {
-        index: ChunkIndex,
-        #[source]
-        source: ObjectError,
-    },
-    #[error("chunk {index} is not a readable PDF")]
-    Pdf {
-        index: ChunkIndex,
-        #[source]
-        source: PdfError,
-    },
-    #[error("a chunk result could not be read ({key})")]
-    ChunkResult {
-        key: String,
-        #[source]
-        source: ObjectError,
-    },
-    #[error("a stored result is not valid JSON ({key})")]
-    ResultJson {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("the chunk results do not add up")]
-    Merge(#[from] MergeError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl ChunkError {
-    /// The failure reason the user reads when this error ends the job: the cause in words,
-    /// never an object key or an SDK message.
-    pub fn user_reason(&self, chunk: ChunkIndex) -> String {
-        match self {
-            ChunkError::Pdf { source, .. } => format!("chunk {chunk} could not be read: {source}"),
-            ChunkError::Merge(_) | ChunkError::ChunkResult { .. } | ChunkError::ResultJson { .. } => {
-                "merging the results failed; please upload again".to_owned()
-            }
-            _ => format!("chunk {chunk} could not be processed; please upload again"),
-        }
-    }
 }
 
 /// Everything the worker needs of the tables, spelled once.
@@ -100,139 +39,153 @@ impl<T> WorkerStore for T where
 {
 }
 
-pub async fn handle<S, O, P>(deps: &Deps<S, O, P>, event: SqsEvent) -> Result<SqsBatchResponse, BoxError>
+pub async fn handle<S, O, P, U>(deps: &Deps<S, O, P, U>, event: SqsEvent) -> Result<SqsBatchResponse, BoxError>
 where
     S: WorkerStore,
     O: ObjectParts + UrlSigner,
     P: Pusher,
+    U: Unprocessable,
 {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
-        if let Err(err) = handle_record(deps, record).await {
+        if let Err(err) = deps.handle_record(record).await {
             batch::report_failure(&mut response, record, &err);
         }
     }
     Ok(response)
 }
 
-/// One message: parsed once, processed, and on its last delivery a failure ends the job.
-async fn handle_record<S, O, P>(deps: &Deps<S, O, P>, record: &SqsMessage) -> Result<(), ChunkError>
+impl<S, O, P, U> Deps<S, O, P, U>
 where
     S: WorkerStore,
     O: ObjectParts + UrlSigner,
     P: Pusher,
+    U: Unprocessable,
 {
-    let message = ChunkMessage::parse(record.body.as_deref().unwrap_or_default()).map_err(ChunkError::BadMessage)?;
-    let outcome = process(deps, &message).await;
-    if let Err(err) = &outcome
-        && batch::is_last_delivery(record, deps.settings.max_receive_count)
-    {
-        fail_job(deps, &message.job_id, &err.user_reason(message.chunk_index)).await;
+    /// One message, parsed once. `Err` means "deliver it again"; everything else is settled: a
+    /// body that is not a chunk message is parked for an operator, a failure no retry can
+    /// cure fails the job now, and a retryable one fails it on its last delivery.
+    async fn handle_record(&self, record: &SqsMessage) -> Result<(), ChunkError> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let message = match ChunkMessage::parse(body) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(message_id = ?record.message_id, error = %err, "not a chunk message; parked");
+                return Ok(self.unprocessable.park(body).await?);
+            }
+        };
+        let Err(err) = self.process(&message).await else {
+            return Ok(());
+        };
+        let reason = err.user_reason(message.chunk_index);
+        if err.is_retryable() {
+            // Reported even on its last delivery, so the message is kept in the DLQ; the
+            // consumer there finds its job ended already.
+            if batch::is_last_delivery(record, self.settings.max_receive_count) {
+                self.fail_job(&message.job_id, &reason).await?;
+            }
+            return Err(err);
+        }
+        batch::log_failure(record, &err);
+        self.fail_job(&message.job_id, &reason).await?;
+        Ok(())
     }
-    outcome
+
+    /// The job failed for good: no later progress can show (the chunk counter and the merge
+    /// are conditioned on the stage), and the owner hears about it. A store failure here is
+    /// returned, so the message is delivered again rather than leaving the job open.
+    async fn fail_job(&self, job: &JobId, reason: &str) -> Result<(), StoreError> {
+        if let Some(failed) = self.store.advance(job, &StageChange::fail(reason)).await? {
+            self.notifier().stored_change(&failed, None).await;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = %message.job_id, chunk = %message.chunk_index))]
+    async fn process(&self, message: &ChunkMessage) -> Result<(), ChunkError> {
+        let Some(job) = self.store.get_job(&message.job_id).await? else {
+            tracing::warn!("no such job; chunk ignored");
+            return Ok(());
+        };
+        match job.stage {
+            Stage::Processing => {}
+            // A redelivery after the count reached the end: make sure the merge finishes.
+            Stage::Merging => return self.finish_merge(&job).await,
+            _ => {
+                tracing::info!(stage = %job.stage, "job is not processing; chunk ignored");
+                return Ok(());
+            }
+        }
+
+        self.extract(message).await?;
+        let recorded = self.store.record_chunk(&message.job_id, message.chunk_index).await?;
+        if recorded == ChunkRecord::NotAccepting {
+            return Ok(());
+        }
+        let Some(job) = self.store.get_job(&message.job_id).await? else {
+            return Ok(());
+        };
+        if job.stage == Stage::Processing && job.chunks_done >= job.chunks_total {
+            // Also on a duplicate: the delivery that counted the last chunk may have died
+            // before starting the merge, and without this its redeliveries would leave the
+            // job at 74 %.
+            return self.start_merge(&job).await;
+        }
+        if recorded == ChunkRecord::Duplicate {
+            tracing::info!("duplicate delivery; already counted");
+            return Ok(());
+        }
+        // One push per whole percent, however many chunks or workers: bounded at ~60 per job.
+        if self.store.claim_push(&job.id, job.progress().percent).await? {
+            self.notifier().stored_change(&job, None).await;
+        }
+        Ok(())
+    }
+
+    /// Reads the chunk PDF the planner wrote and stores its pages' text.
+    async fn extract(&self, message: &ChunkMessage) -> Result<(), ChunkError> {
+        let index = message.chunk_index;
+        let limits = &self.settings.limits;
+        let bytes = self
+            .objects
+            .get(&keys::chunk(&message.job_id, index), limits.max_chunk_bytes as u64)
+            .await
+            .map_err(|source| ChunkError::Object { index, source })?;
+        let pages = pdf::extract_pages(&bytes, message.first_page, limits)
+            .map_err(|source| ChunkError::Pdf { index, source })?;
+        drop(bytes);
+        let truncated = pages.iter().filter(|p| p.truncated).count();
+        if truncated > 0 {
+            tracing::info!(truncated, "pages cut short by their budgets");
+        }
+        let result = ChunkResult { chunk_index: index.get(), pages };
+        let body = serde_json::to_vec(&result).map_err(|e| StoreError::Unexpected(e.into()))?;
+        self.objects.put(&keys::chunk_result(&message.job_id, index), body, "application/json").await?;
+        Ok(())
+    }
 }
 
-impl<S: WorkerStore, O, P: Pusher> Deps<S, O, P> {
+impl<S: WorkerStore, O, P: Pusher, U> Deps<S, O, P, U> {
     pub(crate) fn notifier(&self) -> Notifier<'_, S, P> {
         Notifier { store: &self.store, pusher: &self.pusher, concurrency: self.settings.push_concurrency }
     }
 }
 
-/// The job failed for good: no later progress can show (the chunk counter and the merge are
-/// conditioned on the stage), and the owner hears about it.
-async fn fail_job<S, O, P>(deps: &Deps<S, O, P>, job: &JobId, reason: &str)
-where
-    S: WorkerStore,
-    P: Pusher,
-{
-    match deps.store.advance(job, &StageChange::fail(reason)).await {
-        Ok(Some(failed)) => deps.notifier().stored_change(&failed, None).await,
-        Ok(None) => {}
-        Err(err) => tracing::error!(error = ?err, "could not mark the job failed"),
-    }
-}
-
-#[tracing::instrument(skip_all, fields(job_id = %message.job_id, chunk = %message.chunk_index))]
-async fn process<S, O, P>(deps: &Deps<S, O, P>, message: &ChunkMessage) -> Result<(), ChunkError>
-where
-    S: WorkerStore,
-    O: ObjectParts + UrlSigner,
-    P: Pusher,
-{
-    let Some(job) = deps.store.get_job(&message.job_id).await? else {
-        tracing::warn!("no such job; chunk ignored");
-        return Ok(());
-    };
-    match job.stage {
-        Stage::Processing => {}
-        // A redelivery after the count reached the end: make sure the merge finishes.
-        Stage::Merging => return merge::finish(deps, &job).await,
-        _ => {
-            tracing::info!(stage = %job.stage, "job is not processing; chunk ignored");
-            return Ok(());
-        }
-    }
-
-    extract(deps, message).await?;
-    let recorded = deps.store.record_chunk(&message.job_id, message.chunk_index).await?;
-    if recorded == ChunkRecord::NotAccepting {
-        return Ok(());
-    }
-    let Some(job) = deps.store.get_job(&message.job_id).await? else {
-        return Ok(());
-    };
-    if job.stage == Stage::Processing && job.chunks_done >= job.chunks_total {
-        // Also on a duplicate: the delivery that counted the last chunk may have died before
-        // starting the merge, and without this its redeliveries would leave the job at 74 %.
-        return merge::start(deps, &job).await;
-    }
-    if recorded == ChunkRecord::Duplicate {
-        tracing::info!("duplicate delivery; already counted");
-        return Ok(());
-    }
-    // One push per whole percent, however many chunks or workers: bounded at ~60 per job.
-    if deps.store.claim_push(&job.id, job.progress().percent).await? {
-        deps.notifier().stored_change(&job, None).await;
-    }
-    Ok(())
-}
-
-/// Reads the chunk PDF the planner wrote and stores its pages' text.
-async fn extract<S, O, P>(deps: &Deps<S, O, P>, message: &ChunkMessage) -> Result<(), ChunkError>
-where
-    O: ObjectStore,
-{
-    let index = message.chunk_index;
-    let limits = &deps.settings.limits;
-    let bytes = deps
-        .objects
-        .get(&keys::chunk(&message.job_id, index), limits.max_chunk_bytes as u64)
-        .await
-        .map_err(|source| ChunkError::Object { index, source })?;
-    let pages =
-        pdf::extract_pages(&bytes, message.first_page, limits).map_err(|source| ChunkError::Pdf { index, source })?;
-    drop(bytes);
-    let truncated = pages.iter().filter(|p| p.truncated).count();
-    if truncated > 0 {
-        tracing::info!(truncated, "pages cut short by their budgets");
-    }
-    let result = ChunkResult { chunk_index: index.get(), pages };
-    let body = serde_json::to_vec(&result).map_err(|e| StoreError::Unexpected(e.into()))?;
-    deps.objects.put(&keys::chunk_result(&message.job_id, index), body, "application/json").await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, RecordingPusher};
+    use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, ParkedMessages, RecordingPusher};
+    use jobcast_shared::ids::ChunkIndex;
     use jobcast_shared::ids::{ConnectionId, UserId};
     use jobcast_shared::job::Job;
+    use jobcast_shared::pdf::PdfLimits;
     use jobcast_shared::pdf::{PdfMetadata, plan_chunks, sample_page_text};
     use jobcast_shared::protocol::{JobSnapshot, ServerMessage};
     use jobcast_shared::result::{JobResult, Manifest};
 
-    type TestDeps = Deps<InMemoryStore, InMemoryObjects, RecordingPusher>;
+    type TestDeps = Deps<InMemoryStore, InMemoryObjects, RecordingPusher, ParkedMessages>;
 
     fn job_id() -> JobId {
         JobId::parse("job-alice-1").expect("id")
@@ -278,7 +231,7 @@ mod tests {
             // Tiny parts, so every merge in these tests streams through several.
             merge_part_bytes: 64,
         };
-        Deps { store, objects, pusher: RecordingPusher::default(), settings }
+        Deps { store, objects, pusher: RecordingPusher::default(), unprocessable: ParkedMessages::default(), settings }
     }
 
     fn fixture() -> SqsEvent {
@@ -323,11 +276,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_fixture_batch_reports_only_the_malformed_message_as_failed() {
+    async fn the_fixture_batch_parks_the_malformed_message_and_counts_the_rest() {
         let deps = seeded(6, 2).await;
         let response = handle(&deps, fixture()).await.expect("handled");
-        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["6f1d2d4e-0b1a-4c39-9d2f-000000000003"]);
+        assert!(response.batch_item_failures.is_empty(), "no retry can parse it: {response:?}");
+        assert_eq!(deps.unprocessable.parked(), ["not a chunk message"], "kept for an operator, not dropped");
         assert_eq!(deps.store.job(&job_id()).map(|j| j.chunks_done), Some(2));
     }
 
@@ -441,18 +394,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_chunk_that_keeps_failing_fails_the_job_on_its_last_delivery() {
+    async fn a_chunk_the_planner_never_wrote_fails_the_job_at_once_without_retries() {
         let deps = seeded(4, 2).await;
-        let missing = chunk_event(&[(7, 15)], 1);
-        let response = handle(&deps, missing).await.expect("handled");
-        assert_eq!(response.batch_item_failures.len(), 1);
-        assert_eq!(deps.store.job(&job_id()).map(|j| j.stage), Some(Stage::Processing), "not yet: retries remain");
-
-        let response = handle(&deps, chunk_event(&[(7, 15)], 3)).await.expect("handled");
-        assert_eq!(response.batch_item_failures.len(), 1, "still reported, so it lands in the DLQ");
+        let response = handle(&deps, chunk_event(&[(7, 15)], 1)).await.expect("handled");
+        assert!(response.batch_item_failures.is_empty(), "S3 is consistent: a retry finds it missing too");
         let job = deps.store.job(&job_id()).expect("job");
         assert_eq!(job.stage, Stage::Failed);
-        assert!(job.error.as_deref().is_some_and(|e| e.contains("chunk 7")), "{:?}", job.error);
+        assert_eq!(job.error.as_deref(), Some("chunk 7 could not be processed; please upload again"));
         let messages = pushed(&deps);
         assert!(messages.iter().any(|m| matches!(m, ServerMessage::JobCompleted { error: Some(_), .. })));
         assert!(messages.iter().any(|m| matches!(m, ServerMessage::JobListUpdate { .. })), "the user room hears");
@@ -460,6 +408,21 @@ mod tests {
         // Later chunks of the failed job never move it.
         handle(&deps, chunk_event(&[(0, 1)], 1)).await.expect("handled");
         assert_eq!(deps.store.job(&job_id()).map(|j| (j.stage, j.chunks_done)), Some((Stage::Failed, 0)));
+    }
+
+    #[tokio::test]
+    async fn a_failure_a_retry_could_cure_is_retried_and_fails_the_job_only_on_its_last_delivery() {
+        let deps = seeded(4, 2).await;
+        deps.objects.fail_reads_of("chunks/");
+        let response = handle(&deps, chunk_event(&[(1, 3)], 1)).await.expect("handled");
+        assert_eq!(response.batch_item_failures.len(), 1, "retried");
+        assert_eq!(deps.store.job(&job_id()).map(|j| j.stage), Some(Stage::Processing), "not yet: retries remain");
+
+        let response = handle(&deps, chunk_event(&[(1, 3)], 3)).await.expect("handled");
+        assert_eq!(response.batch_item_failures.len(), 1, "still reported, so it lands in the DLQ");
+        let job = deps.store.job(&job_id()).expect("job");
+        assert_eq!(job.stage, Stage::Failed);
+        assert_eq!(job.error.as_deref(), Some("chunk 1 could not be processed; please upload again"));
     }
 
     #[tokio::test]
@@ -495,18 +458,17 @@ mod tests {
         deps.objects
             .insert(&keys::chunk(&poisoned, ChunkIndex::parse(0).expect("index")), b"%PDF-1.4 garbage".to_vec());
 
-        let mut event = chunk_event(&all_chunks(4, 2), 3);
+        let mut event = chunk_event(&all_chunks(4, 2), 1);
         let mut poison = event.records[0].clone();
         poison.message_id = Some("poison".into());
         poison.body = Some(r#"{"jobId":"job-bob-1","chunkIndex":0,"firstPage":1}"#.into());
         event.records.insert(1, poison);
         let response = handle(&deps, event).await.expect("handled");
 
-        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["poison"]);
+        assert!(response.batch_item_failures.is_empty(), "the same bytes never parse: no retry");
         assert_eq!(deps.store.job(&job_id()).map(|j| j.stage), Some(Stage::Completed));
         let bob = deps.store.job(&poisoned).expect("job");
-        assert_eq!(bob.stage, Stage::Failed, "its last delivery failed it");
+        assert_eq!(bob.stage, Stage::Failed, "its first delivery failed it");
         let reason = bob.error.unwrap_or_default();
         assert!(reason.starts_with("chunk 0 could not be read: the file is not a readable PDF"), "{reason}");
         assert!(!reason.contains("chunks/"), "no object key reaches the user: {reason}");

@@ -8,8 +8,6 @@ use jobcast_shared::pdf::PdfLimits;
 
 /// Lifetime of a `POST /jobs` upload link unless `UPLOAD_URL_TTL_SECONDS` is set.
 pub const DEFAULT_UPLOAD_URL_TTL: Duration = Duration::from_secs(900);
-/// Lifetime of `GET /jobs/{id}/result` links unless `RESULT_URL_TTL_SECONDS` is set.
-pub const DEFAULT_RESULT_URL_TTL: Duration = Duration::from_secs(900);
 
 /// Every variable the function reads. The shared parts keep their defaults in `jobcast_shared`,
 /// so this function and the others agree on them.
@@ -41,7 +39,7 @@ impl Config {
             // The planner refuses anything larger, so signing for more would only waste uploads.
             max_upload_bytes: PdfLimits::from_env(env)?.max_bytes as u64,
             upload_url_ttl: seconds_or(env, "UPLOAD_URL_TTL_SECONDS", DEFAULT_UPLOAD_URL_TTL)?,
-            result_url_ttl: seconds_or(env, "RESULT_URL_TTL_SECONDS", DEFAULT_RESULT_URL_TTL)?,
+            result_url_ttl: jobcast_shared::config::result_url_ttl(env)?,
             push_concurrency: push.concurrency,
         };
         let tables = Tables::from_env(env)?;
@@ -77,7 +75,7 @@ mod tests {
         let config = Config::from_env(&env_with(&[])).expect("only required variables set");
         let settings = &config.settings;
         assert_eq!(settings.upload_url_ttl, DEFAULT_UPLOAD_URL_TTL);
-        assert_eq!(settings.result_url_ttl, DEFAULT_RESULT_URL_TTL);
+        assert_eq!(settings.result_url_ttl, jobcast_shared::config::DEFAULT_RESULT_URL_TTL);
         assert_eq!(settings.max_upload_bytes, PdfLimits::default().max_bytes as u64);
         assert_eq!(settings.push_concurrency, config.push.concurrency);
         assert!(!config.bucket.force_path_style);
