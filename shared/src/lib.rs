@@ -19,7 +19,7 @@
 //! | [`objects`] | `StreamingObject`: an object of any size written one part at a time |
 //! | [`keys`] | object keys in the bucket |
 //! | [`clock`] | epoch seconds (TTLs) and milliseconds (jobs) |
-//! | [`dynamo`] | DynamoDB adapter for every store port, the sparse `byOpenStage` index |
+//! | [`dynamo`] | DynamoDB adapter for every store port: `item` mapping, one `retry_on_conflict`, `jobs` (and the sparse `byOpenStage` index), `progress` (chunk marks, counter, merge), `rooms` (connections, subscriptions) |
 //! | [`s3`] | S3 adapter: objects, multipart uploads, presigned URLs |
 //! | [`sqs`] | SQS adapters: the chunk queue, the unprocessable queue |
 //! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers, best-effort notify |

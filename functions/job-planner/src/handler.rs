@@ -6,7 +6,7 @@ use jobcast_shared::BoxError;
 use jobcast_shared::ids::{ChunkIndex, JobId, UserId};
 use jobcast_shared::job::{Job, Stage};
 use jobcast_shared::keys;
-use jobcast_shared::pdf::{self, PdfError, PdfLimits};
+use jobcast_shared::pdf::{self, PdfError};
 use jobcast_shared::ports::{
     ChunkQueue, ConnectionStore, JobReader, JobStages, ObjectError, ObjectStore, Pusher, StageChange, StoreError,
     SubscriptionStore, UserRoom,
@@ -15,13 +15,7 @@ use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
 use jobcast_shared::result::Manifest;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Pages per chunk.
-    pub chunk_pages: u32,
-    pub limits: PdfLimits,
-    pub push_concurrency: usize,
-}
+pub use crate::settings::Settings;
 
 #[derive(Debug)]
 pub struct Deps<S, O, Q, P> {
@@ -256,7 +250,7 @@ mod tests {
         if let Some(bytes) = upload {
             objects.insert(&keys::upload(&alice(), &job_id()), bytes);
         }
-        let settings = Settings { chunk_pages: 10, limits: PdfLimits::default(), push_concurrency: 4 };
+        let settings = Settings { chunk_pages: 10, limits: jobcast_shared::pdf::PdfLimits::default(), push_concurrency: 4 };
         Deps { store, objects, queue: RecordingQueue::default(), pusher: RecordingPusher::default(), settings }
     }
 

@@ -1,12 +1,12 @@
 use aws_lambda_events::s3::S3Event;
 use jobcast_shared::config::{BucketConfig, Env, PushConfig};
-use jobcast_shared::pdf::PdfLimits;
 use jobcast_shared::push::ManagementApiPusher;
 use jobcast_shared::s3::S3Store;
 use jobcast_shared::sqs::SqsChunkQueue;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
 mod handler;
+mod settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,11 +14,7 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let bucket = BucketConfig::from_env(&env)?;
-    let settings = handler::Settings {
-        chunk_pages: env.parsed_or("CHUNK_PAGES", 10)?,
-        limits: PdfLimits::from_env(&env)?,
-        push_concurrency: push.concurrency,
-    };
+    let settings = settings::Settings::from_env(&env)?;
     let (sdk, store) = jobcast_shared::aws::dynamo_store_from_env(&env).await?;
     let deps = handler::Deps {
         store,
