@@ -25,6 +25,7 @@
 //! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers, best-effort notify |
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |
+//! | [`telemetry`] | CloudWatch EMF metrics: names, labels, flush after each invocation |
 //! | `fakes` | in-memory fakes of every port (feature `test-util`) |
 //!
 //! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`sqs`], [`aws`] and
@@ -51,6 +52,7 @@ pub mod result;
 pub mod s3;
 #[cfg(feature = "aws")]
 pub mod sqs;
+pub mod telemetry;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;

@@ -14,10 +14,23 @@ use crate::job::{Job, JobStatus, Stage};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMessage {
-    SubscribeJob { job_id: JobId },
-    UnsubscribeJob { job_id: JobId },
-    Ping,
+    SubscribeJob {
+        job_id: JobId,
+    },
+    UnsubscribeJob {
+        job_id: JobId,
+    },
+    /// Keeps the socket inside API Gateway's idle timeout. The client's first ping after it
+    /// reconnected says how many reconnects that took, which the server counts.
+    Ping {
+        #[serde(default)]
+        reconnects: u32,
+    },
 }
+
+/// Reconnects one ping may report: the client gives up after five tries, and a client that
+/// claims more cannot inflate the metric.
+pub const MAX_REPORTED_RECONNECTS: u32 = 10;
 
 /// Why a client frame was refused. Each maps to one `error.code`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,7 +227,12 @@ mod tests {
             ClientMessage::parse(r#"{"action":"unsubscribe_job","jobId":"j1","extra":1}"#),
             Ok(ClientMessage::UnsubscribeJob { job_id: job_id("j1") })
         );
-        assert_eq!(ClientMessage::parse(r#"{"action":"ping"}"#), Ok(ClientMessage::Ping));
+        assert_eq!(ClientMessage::parse(r#"{"action":"ping"}"#), Ok(ClientMessage::Ping { reconnects: 0 }));
+        assert_eq!(
+            ClientMessage::parse(r#"{"action":"ping","reconnects":2}"#),
+            Ok(ClientMessage::Ping { reconnects: 2 })
+        );
+        assert!(ClientMessage::parse(r#"{"action":"ping","reconnects":-1}"#).is_err());
     }
 
     #[test]

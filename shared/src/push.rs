@@ -9,6 +9,7 @@ use crate::ids::{ConnectionId, JobId, UserId};
 use crate::job::{Job, Stage};
 use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore, UserRoom};
 use crate::protocol::{JobSnapshot, ServerMessage};
+use crate::telemetry::{self, label, name};
 
 #[cfg(feature = "aws")]
 pub use management::ManagementApiPusher;
@@ -91,10 +92,15 @@ pub async fn fan_out<P: Pusher>(pusher: &P, targets: &[ConnectionId], payload: &
             Err(PushError::Gone) => report.gone.push(target.clone()),
             Err(err) => {
                 tracing::warn!(connection_id = %target, error = %err, "push failed");
+                let reason = if matches!(err, PushError::Throttled) { "throttled" } else { "error" };
+                telemetry::count_by(name::PUSHES_FAILED, label::REASON, reason, 1);
                 report.failed += 1;
             }
         }
     }
+    telemetry::count(name::PUSHES_SENT, report.delivered as u64);
+    telemetry::count(name::PUSHES_GONE, report.gone.len() as u64);
+    telemetry::sample(name::FAN_OUT_SIZE, targets.len());
     report
 }
 
@@ -192,6 +198,9 @@ where
             _ => ServerMessage::JobUpdate(JobSnapshot::from(job)),
         };
         let report = push_to_subscribers(self.store, self.pusher, self.concurrency, &job.id, &message).await?;
+        if report.delivered > 0 {
+            telemetry::millis_since(name::PUSH_LATENCY, job.updated_at);
+        }
         tracing::info!(
             job_id = %job.id,
             stage = %job.stage,

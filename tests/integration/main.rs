@@ -10,6 +10,7 @@ mod connect;
 mod hostile;
 mod http;
 mod killed;
+mod metrics;
 mod pipeline;
 mod progress;
 mod subscribe;

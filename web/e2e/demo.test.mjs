@@ -257,6 +257,12 @@ describe("demo page against the local stack", () => {
           [],
           "status polls while the socket was healthy",
         );
+        // Every fallback poll says so, for the server's StatusPolls{Transport=polling}.
+        assert.deepEqual(
+          statusPolls(log, env).filter((r) => r.headers["x-jobcast-transport"] !== "polling").map((r) => r.url),
+          [],
+          "fallback polls without X-Jobcast-Transport: polling",
+        );
         timings.cPolls = stats.polls;
         timings.cNotModified = stats.notModified;
         timings.cStates = log.states.join(" > ");
@@ -288,6 +294,11 @@ describe("demo page against the local stack", () => {
         // Only what the user's actions need: the job list, POST /jobs and the upload.
         const apiCalls = log.requests.filter((r) => r.url.startsWith(env.JOBCAST_HTTP_URL)).map((r) => `${r.method} ${new URL(r.url).pathname.replace(/.*\/jobs/, "/jobs")}`);
         assert.deepEqual(apiCalls.filter((c) => c !== "OPTIONS /jobs"), ["GET /jobs", "POST /jobs"]);
+        assert.deepEqual(
+          log.requests.filter((r) => r.url.startsWith(env.JOBCAST_HTTP_URL) && "x-jobcast-transport" in r.headers),
+          [],
+          "X-Jobcast-Transport on a healthy socket",
+        );
       } finally {
         await context.close();
       }

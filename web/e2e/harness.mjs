@@ -139,7 +139,8 @@ export function uniqueUser(tag) {
 
 /**
  * Opens the demo for `user` in a new context and records what the test needs: every request
- * (with the connection state when it was made), the indicator's states, and page errors.
+ * (with its headers and the connection state when it was made), the indicator's states, and
+ * page errors.
  */
 export async function openDemo(browser, server, env, { user, query = {}, viewport = { width: 1280, height: 800 } } = {}) {
   const context = await browser.newContext({ viewport });
@@ -166,7 +167,13 @@ export async function openDemo(browser, server, env, { user, query = {}, viewpor
     document.addEventListener("DOMContentLoaded", observe);
   });
   page.on("request", (request) => {
-    log.requests.push({ method: request.method(), url: request.url(), state: log.states.at(-1) ?? "offline", at: Date.now() });
+    log.requests.push({
+      method: request.method(),
+      url: request.url(),
+      headers: request.headers(),
+      state: log.states.at(-1) ?? "offline",
+      at: Date.now(),
+    });
   });
   page.on("response", (response) => {
     const entry = log.requests.findLast((r) => r.url === response.url() && r.status === undefined);

@@ -117,9 +117,13 @@ export class JobcastHttp {
     return this.requestJson<ResultLinks>("GET", `${jobPath(jobId)}/result`);
   }
 
-  /** One conditional `GET /jobs/{id}`: the ETag is the quoted seq, so 304 means unchanged. */
+  /**
+   * One poll of the fallback (the socket is down): a conditional `GET /jobs/{id}`, whose ETag is
+   * the quoted seq, so 304 means unchanged. `X-Jobcast-Transport: polling` lets the server count
+   * fallback polls apart from the caller's own `getJob`, which never sends it.
+   */
   async pollStatus(jobId: string, knownSeq: number | undefined): Promise<StatusPoll> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { [TRANSPORT_HEADER]: "polling" };
     if (knownSeq !== undefined) headers["If-None-Match"] = `"${knownSeq}"`;
     let response: ResponseLike;
     try {
@@ -160,6 +164,9 @@ export class JobcastHttp {
     return (await response.json()) as T;
   }
 }
+
+/** Marks the polling fallback's requests; the HTTP API's CORS allows it. */
+export const TRANSPORT_HEADER = "X-Jobcast-Transport";
 
 function jobPath(jobId: string): string {
   return `/jobs/${encodeURIComponent(jobId)}`;

@@ -99,7 +99,8 @@ export type ServerMessage =
 export type ClientMessage =
   | { action: "subscribe_job"; jobId: string }
   | { action: "unsubscribe_job"; jobId: string }
-  | { action: "ping" };
+  /** `reconnects`: only on the first ping after a reconnect, the attempts it took (≥ 1). */
+  | { action: "ping"; reconnects?: number };
 
 // ── HTTP ────────────────────────────────────────────────────────────────────────────────────
 

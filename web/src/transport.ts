@@ -1,6 +1,7 @@
 // The socket's lifecycle: open with a fresh token, reconnect with backoff, hand over to polling
-// after the last attempt (and keep retrying slowly in the background), keepalive pings, and a
-// planned make-before-break swap before API Gateway's 2-hour connection limit.
+// after the last attempt (and keep retrying slowly in the background), keepalive pings (the
+// first one after a reconnect reports how many attempts it took), and a planned
+// make-before-break swap before API Gateway's 2-hour connection limit.
 
 import { type ClientMessage, type ServerMessage, parseServerMessage } from "./protocol.js";
 import { TimerSlot } from "./timers.js";
@@ -64,6 +65,12 @@ export class Transport {
   private replacement: Conn | undefined;
   /** Consecutive failed attempts since the socket was last open. */
   private failures = 0;
+  /**
+   * Reconnect attempts since the socket was last open (the one that succeeds and background
+   * retries included): what the next socket's first ping reports. `connect()` and a planned
+   * swap make none, so a first connect that opens at once and a rollover report nothing.
+   */
+  private reconnectAttempts = 0;
   /** Bumped whenever a pending (async) socket open must be abandoned. */
   private attemptToken = 0;
 
@@ -99,6 +106,7 @@ export class Transport {
     if (this.mode === "socket" || this.mode === "polling") return;
     this.mode = "socket";
     this.failures = 0;
+    this.reconnectAttempts = 0;
     this.events.status({ state: "connecting" });
     void this.openSocket();
   }
@@ -208,6 +216,9 @@ export class Transport {
     this.keepalive.stop();
     this.keepalive.start();
     this.plannedTimer.set(this.options.maxConnectionMs, () => void this.plannedReconnect());
+    // The server counts reconnects only from what the client tells it: say it at once, once.
+    if (this.reconnectAttempts > 0) this.ping(this.reconnectAttempts);
+    this.reconnectAttempts = 0;
     // Timers first: a listener of these events may close the client, and close() clears them.
     this.events.status({ state: "connected" });
     this.events.opened();
@@ -219,21 +230,28 @@ export class Transport {
     const { backoff, random } = this.options;
     this.reconnectTimer.clear();
     if (this.mode === "polling") {
-      // Background retries while polling: slow and jittered, never counted.
+      // Background retries while polling: slow and jittered, not counted against the attempts
+      // (the reconnect report counts them, though: they are part of the episode).
       const delay = Math.round(this.options.backgroundRetryMs * (0.75 + 0.5 * random()));
-      this.reconnectTimer.set(delay, () => void this.openSocket());
+      this.reconnectTimer.set(delay, () => this.retry());
       return;
     }
     this.failures++;
     if (this.failures <= backoff.attempts) {
       this.events.status({ state: "reconnecting", attempt: this.failures, maxAttempts: backoff.attempts });
-      this.reconnectTimer.set(backoffDelay(this.failures, backoff, random), () => void this.openSocket());
+      this.reconnectTimer.set(backoffDelay(this.failures, backoff, random), () => this.retry());
       return;
     }
     this.mode = "polling";
     this.events.status({ state: "polling" });
     this.events.fellBack();
     this.attemptFailed(); // schedules the first background retry
+  }
+
+  /** A reconnect attempt, from the backoff or, while polling, the background retry. */
+  private retry(): void {
+    this.reconnectAttempts++;
+    void this.openSocket();
   }
 
   /**
@@ -292,8 +310,8 @@ export class Transport {
     this.events.message(message);
   }
 
-  private ping(): boolean {
-    const sent = this.send({ action: "ping" });
+  private ping(reconnects?: number): boolean {
+    const sent = this.send(reconnects === undefined ? { action: "ping" } : { action: "ping", reconnects });
     if (sent) this.stats.pingsSent++;
     return sent;
   }

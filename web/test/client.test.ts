@@ -568,3 +568,132 @@ describe("HTTP calls", () => {
     assert.deepEqual(events, ["list n pending", "error zz not_found"]);
   });
 });
+
+describe("what the client tells the server's metrics", () => {
+  const TRANSPORT = "X-Jobcast-Transport";
+  const links = { jobId: "j", resultUrl: "http://s3.test/r.json", textUrl: "http://s3.test/r.txt", expiresInSeconds: 60 };
+
+  test("fallback polls say X-Jobcast-Transport: polling; HTTP calls the caller makes never do", async () => {
+    const env = await connected({ pollIntervalMs: 3_000, backgroundRetryMs: 30_000 });
+    const { client, net, clock, http } = env;
+    http.handler = (req) => {
+      if (req.url.endsWith("/result")) return { status: 200, body: links };
+      if (req.url.endsWith("/jobs")) return { status: 200, body: { jobs: [], nextCursor: null } };
+      const jobId = req.url.slice(req.url.lastIndexOf("/") + 1);
+      return { status: 200, body: snapshot(jobId, 2, 30) };
+    };
+    client.subscribe("j", () => {});
+    const callerRequests = async () => {
+      const from = http.requests.length;
+      await client.getJob("j");
+      await client.listJobs();
+      await client.getResult("j");
+      return http.requests.slice(from);
+    };
+
+    const whileConnected = await callerRequests();
+    assert.equal(whileConnected.length, 3);
+    for (const request of whileConnected) assert.equal(request.headers[TRANSPORT], undefined, request.url);
+
+    await failUntilPolling(env);
+    const fromFallback = http.requests.length;
+    await clock.advance(3_000);
+    client.subscribe("k", () => {}); // polled at once, like the rounds
+    await settle();
+    const polls = http.requests.slice(fromFallback);
+    assert.deepEqual(
+      polls.map((r) => r.url),
+      ["http://api.test/jobs/j", "http://api.test/jobs/k"],
+    );
+    for (const poll of polls) assert.equal(poll.headers[TRANSPORT], "polling", poll.url);
+    assert.equal(http.statusPolls()[whileConnected.length]?.headers[TRANSPORT], "polling", "the first poll too");
+
+    // The caller's own status fetch is not a fallback poll, even while the client polls.
+    const explicit = await callerRequests();
+    for (const request of explicit) assert.equal(request.headers[TRANSPORT], undefined, request.url);
+
+    await clock.advance(30_000); // the background retry
+    net.last.accept();
+    assert.equal(env.statuses.at(-1), "connected");
+    const afterRecovery = await callerRequests();
+    for (const request of afterRecovery) assert.equal(request.headers[TRANSPORT], undefined, request.url);
+  });
+
+  test("the first ping after a reconnect reports its attempts (2: lost, one failed, then open); the next does not", async () => {
+    const env = await connected({ pingIntervalMs: MIN });
+    const { client, net, clock } = env;
+    net.autoPong = true;
+    net.last.autoPong = true;
+    client.subscribe("j", () => {});
+    await clock.advance(MIN);
+    assert.deepEqual(net.last.actions("ping"), [{ action: "ping" }], "the first connect reports nothing");
+
+    net.last.drop(); // lost: reconnecting 1/5
+    await clock.advance(10_000);
+    net.last.drop(); // attempt 1 fails: reconnecting 2/5
+    await clock.advance(10_000);
+    assert.equal(env.statuses.at(-1), "reconnecting 2/5");
+    const back = net.last;
+    back.accept(); // attempt 2 opens
+    assert.deepEqual(back.actions("ping"), [{ action: "ping", reconnects: 2 }], "sent as soon as the socket opened");
+    assert.deepEqual(back.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "j" }]);
+    await clock.advance(MIN);
+    assert.deepEqual(back.actions("ping"), [{ action: "ping", reconnects: 2 }, { action: "ping" }]);
+
+    // The count starts again for the next episode.
+    back.drop();
+    await clock.advance(10_000);
+    net.last.accept();
+    assert.deepEqual(net.last.actions("ping"), [{ action: "ping", reconnects: 1 }]);
+  });
+
+  test("a first connect that opens at once and a planned rollover report no reconnects", async () => {
+    const env = await connected();
+    const { client, net, clock } = env;
+    net.autoPong = true;
+    net.last.autoPong = true;
+    client.subscribe("j", () => {});
+    await clock.advance(110 * MIN);
+    assert.equal(net.sockets.length, 2, "the planned replacement");
+    net.last.accept();
+    await clock.advance(10 * MIN);
+    assert.equal(client.stats.plannedReconnects, 1);
+    for (const [i, socket] of net.sockets.entries()) {
+      const pings = socket.actions("ping");
+      assert.ok(pings.length > 0, `socket ${i} pinged`);
+      for (const ping of pings) assert.deepEqual(ping, { action: "ping" }, `socket ${i}`);
+    }
+  });
+
+  test("after the fallback the socket that opens reports every attempt, background retries included", async () => {
+    const env = await connected({ backgroundRetryMs: 30_000 });
+    const { net, clock } = env;
+    await failUntilPolling(env); // 5 attempts
+    await clock.advance(30_000);
+    net.last.drop(); // background retry 1
+    await clock.advance(30_000);
+    net.last.accept(); // background retry 2
+    assert.equal(env.statuses.at(-1), "connected");
+    assert.deepEqual(net.last.actions("ping"), [{ action: "ping", reconnects: 7 }]);
+  });
+
+  test("a first connect that needed retries reports them; a connect() after close() starts from none", async () => {
+    const env = setup();
+    const { client, net, clock } = env;
+    client.connect();
+    await settle();
+    net.last.drop(); // refused: reconnecting 1/5
+    await clock.advance(10_000);
+    net.last.accept();
+    assert.deepEqual(net.last.actions("ping"), [{ action: "ping", reconnects: 1 }]);
+
+    net.last.drop();
+    await settle();
+    client.close(); // a reconnect was pending: it is forgotten
+    client.connect();
+    await settle();
+    net.last.accept();
+    await clock.advance(5 * MIN);
+    assert.deepEqual(net.last.actions("ping"), [{ action: "ping" }]);
+  });
+});

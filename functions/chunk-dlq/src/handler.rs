@@ -89,6 +89,7 @@ async fn dead_letter<S: DlqStore, P: Pusher, U: Unprocessable>(
         return Ok(Outcome::Nothing);
     };
     tracing::warn!(job_id = %failed.id, error = ?failed.error, "job failed by the dead-letter backstop");
+    jobcast_shared::telemetry::job_failed(&failed, "backstop_dlq");
     let notifier = Notifier { store: &deps.store, pusher: &deps.pusher, concurrency: deps.push_concurrency };
     notifier.stored_change(&failed, None).await;
     Ok(Outcome::Failed)

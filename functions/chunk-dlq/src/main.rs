@@ -10,6 +10,7 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "chunk-dlq")?;
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let tables = Tables::from_env(&env)?;
@@ -20,5 +21,5 @@ async fn main() -> Result<(), Error> {
         unprocessable: jobcast_shared::sqs::SqsUnprocessable::new(&sdk, env.required("UNPROCESSABLE_QUEUE_URL")?),
         push_concurrency: push.concurrency,
     };
-    run(service_fn(|event: LambdaEvent<SqsEvent>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<SqsEvent>| metrics.around(handler::handle(&deps, event.payload)))).await
 }

@@ -15,6 +15,7 @@ use jobcast_shared::ports::{
 use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
 use jobcast_shared::result::ChunkResult;
+use jobcast_shared::telemetry::{self, name};
 
 use crate::batch;
 pub use crate::error::ChunkError;
@@ -48,9 +49,11 @@ where
 {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
+        let started = std::time::Instant::now();
         if let Err(err) = deps.handle_record(record).await {
             batch::report_failure(&mut response, record, &err);
         }
+        telemetry::millis(name::CHUNK_DURATION, started.elapsed());
     }
     Ok(response)
 }
@@ -96,6 +99,7 @@ where
     /// returned, so the message is delivered again rather than leaving the job open.
     async fn fail_job(&self, job: &JobId, reason: &str) -> Result<(), StoreError> {
         if let Some(failed) = self.store.advance(job, &StageChange::fail(reason)).await? {
+            telemetry::job_failed(&failed, "processing");
             self.notifier().stored_change(&failed, None).await;
         }
         Ok(())
@@ -119,8 +123,10 @@ where
 
         self.extract(message).await?;
         let recorded = self.store.record_chunk(&message.job_id, message.chunk_index).await?;
-        if recorded == ChunkRecord::NotAccepting {
-            return Ok(());
+        match recorded {
+            ChunkRecord::NotAccepting => return Ok(()),
+            ChunkRecord::Recorded => telemetry::count(name::CHUNKS_PROCESSED, 1),
+            ChunkRecord::Duplicate => {}
         }
         let Some(job) = self.store.get_job(&message.job_id).await? else {
             return Ok(());
@@ -155,6 +161,8 @@ where
             .map_err(|source| ChunkError::Pdf { index, source })?;
         drop(bytes);
         let truncated = pages.iter().filter(|p| p.truncated).count();
+        telemetry::count(name::PAGES_EXTRACTED, pages.len() as u64);
+        telemetry::count(name::PAGES_TRUNCATED, truncated as u64);
         if truncated > 0 {
             tracing::info!(truncated, "pages cut short by their budgets");
         }

@@ -11,6 +11,7 @@ use chunk_worker::settings::Settings;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "chunk-worker")?;
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let bucket = BucketConfig::from_env(&env)?;
@@ -23,5 +24,5 @@ async fn main() -> Result<(), Error> {
         unprocessable: SqsUnprocessable::new(&sdk, env.required("UNPROCESSABLE_QUEUE_URL")?),
         settings,
     };
-    run(service_fn(|event: LambdaEvent<SqsEvent>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<SqsEvent>| metrics.around(handler::handle(&deps, event.payload)))).await
 }

@@ -7,6 +7,7 @@ use jobcast_shared::keys;
 use jobcast_shared::objects::StreamingObject;
 use jobcast_shared::ports::{ObjectParts, ObjectStore, Pusher, StageChange, StoreError, Unprocessable, UrlSigner};
 use jobcast_shared::result::{ChunkResult, Manifest, ResultMerger};
+use jobcast_shared::telemetry;
 
 use crate::handler::{ChunkError, Deps, WorkerStore};
 
@@ -68,6 +69,7 @@ where
         if let Some(done) = done {
             let url = self.objects.presign_get(&keys::result_json(&job.id), self.settings.result_url_ttl).await?;
             tracing::info!(pages = manifest.page_count, result_bytes = bytes, "job completed");
+            telemetry::job_completed(&done);
             self.notifier().stored_change(&done, Some(url)).await;
         }
         Ok(())

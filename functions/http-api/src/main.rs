@@ -29,6 +29,7 @@ mod test_support;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "http-api")?;
     let config = config::Config::from_env(&Env::from_process())?;
     let verifier = TokenVerifier::new(&config.jwt)?;
     let sdk = load_sdk_config().await;
@@ -39,5 +40,5 @@ async fn main() -> Result<(), Error> {
         verifier,
         settings: config.settings,
     };
-    run(service_fn(|request: Request| handler::handle(&deps, request))).await
+    run(service_fn(|request: Request| metrics.around(handler::handle(&deps, request)))).await
 }

@@ -14,6 +14,7 @@ use jobcast_shared::ports::{
 use jobcast_shared::push::Notifier;
 use jobcast_shared::queue::ChunkMessage;
 use jobcast_shared::result::Manifest;
+use jobcast_shared::telemetry;
 
 pub use crate::settings::Settings;
 
@@ -140,22 +141,29 @@ where
         Err(err @ PlanError::Store(_)) => {
             // A retry would find the job past queued and skip it: fail it visibly instead.
             tracing::error!(error = ?err, "planning failed");
-            fail(deps, job_id, &err.user_reason()).await?;
+            fail(deps, job_id, &err.user_reason(), "internal").await?;
             Err(err.into())
         }
         Err(rejected) => {
             tracing::info!(reason = %rejected, "upload rejected");
-            fail(deps, job_id, &rejected.user_reason()).await
+            fail(deps, job_id, &rejected.user_reason(), "rejected").await
         }
     }
 }
 
-async fn fail<S, O, Q, P>(deps: &Deps<S, O, Q, P>, job_id: &JobId, reason: &str) -> Result<(), BoxError>
+/// `class` is the failure's metric label (`rejected` for the PDF, `internal` for the rest).
+async fn fail<S, O, Q, P>(
+    deps: &Deps<S, O, Q, P>,
+    job_id: &JobId,
+    reason: &str,
+    class: &'static str,
+) -> Result<(), BoxError>
 where
     S: PlannerStore,
     P: Pusher,
 {
     if let Some(failed) = deps.store.advance(job_id, &StageChange::fail(reason)).await? {
+        telemetry::job_failed(&failed, class);
         notify(deps, &failed).await;
     }
     Ok(())
@@ -250,7 +258,8 @@ mod tests {
         if let Some(bytes) = upload {
             objects.insert(&keys::upload(&alice(), &job_id()), bytes);
         }
-        let settings = Settings { chunk_pages: 10, limits: jobcast_shared::pdf::PdfLimits::default(), push_concurrency: 4 };
+        let settings =
+            Settings { chunk_pages: 10, limits: jobcast_shared::pdf::PdfLimits::default(), push_concurrency: 4 };
         Deps { store, objects, queue: RecordingQueue::default(), pusher: RecordingPusher::default(), settings }
     }
 

@@ -11,6 +11,7 @@ mod settings;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "job-planner")?;
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let bucket = BucketConfig::from_env(&env)?;
@@ -23,5 +24,5 @@ async fn main() -> Result<(), Error> {
         pusher: ManagementApiPusher::new(&sdk, &push.management_endpoint),
         settings,
     };
-    run(service_fn(|event: LambdaEvent<S3Event>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<S3Event>| metrics.around(handler::handle(&deps, event.payload)))).await
 }

@@ -94,6 +94,7 @@ pub async fn handle<S: SweeperStore, P: Pusher>(
         for id in deps.store.entered_stage_before(stage, cutoff, deps.settings.batch).await? {
             // A job still making progress (chunks count without a stage move) is left alone.
             if let Some(job) = deps.store.advance(&id, &StageChange::fail_stuck(stage, cutoff, reason)).await? {
+                jobcast_shared::telemetry::job_failed(&job, "backstop_sweeper");
                 tracing::warn!(job_id = %job.id, %stage, "stuck job failed by the sweeper");
                 notifier.stored_change(&job, None).await;
                 failed += 1;

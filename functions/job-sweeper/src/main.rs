@@ -9,6 +9,7 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "job-sweeper")?;
     let env = Env::from_process();
     let push = PushConfig::from_env(&env)?;
     let tables = Tables::from_env(&env)?;
@@ -20,5 +21,5 @@ async fn main() -> Result<(), Error> {
         push_concurrency: push.concurrency,
         settings,
     };
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| metrics.around(handler::handle(&deps, event.payload)))).await
 }

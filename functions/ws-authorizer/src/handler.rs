@@ -2,7 +2,8 @@
 //! Browsers cannot set headers on a WebSocket handshake, hence the query parameter.
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
-use jobcast_shared::auth::{CONTEXT_USER_ID, TokenVerifier};
+use jobcast_shared::auth::{AuthError, CONTEXT_USER_ID, TokenVerifier};
+use jobcast_shared::telemetry::{self, label, name};
 use serde::Serialize;
 
 /// The IAM-policy response API Gateway expects from a REQUEST authorizer.
@@ -62,6 +63,12 @@ pub fn handle(verifier: &TokenVerifier, request: &ApiGatewayCustomAuthorizerRequ
         }
         Err(reason) => {
             tracing::info!(%reason, "connection denied");
+            let class = match reason {
+                AuthError::Missing => "missing",
+                AuthError::Expired => "expired",
+                _ => "invalid",
+            };
+            telemetry::count_by(name::CONNECTIONS_REFUSED, label::REASON, class, 1);
             policy("anonymous", Effect::Deny, resource)
         }
     }

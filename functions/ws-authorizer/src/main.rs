@@ -9,11 +9,12 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-authorizer")?;
     let config = config::Config::from_env(&Env::from_process())?;
     let verifier = TokenVerifier::new(&config.jwt)?;
     run(service_fn(|event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
         let verifier = &verifier;
-        async move { Ok::<_, Error>(handler::handle(verifier, &event.payload)) }
+        metrics.around(async move { Ok::<_, Error>(handler::handle(verifier, &event.payload)) })
     }))
     .await
 }

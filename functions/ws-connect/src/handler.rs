@@ -27,6 +27,7 @@ pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketPro
         })
         .await?;
     tracing::info!(connection_id = %id, user_id = %user, "connected");
+    jobcast_shared::telemetry::count(jobcast_shared::telemetry::name::CONNECTIONS_OPENED, 1);
     Ok(json!({ "statusCode": 200 }))
 }
 

@@ -10,7 +10,11 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-connect")?;
     let config = config::Config::from_env(&Env::from_process())?;
     let store = DynamoStore::new(dynamodb(&load_sdk_config().await), config.tables);
-    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&store, event.payload))).await
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+        metrics.around(handler::handle(&store, event.payload))
+    }))
+    .await
 }

@@ -15,6 +15,7 @@ pub async fn handle<S: ConnectionStore>(store: &S, event: ApiGatewayWebsocketPro
         status = event.request_context.disconnect_status_code,
         "disconnected"
     );
+    jobcast_shared::telemetry::count(jobcast_shared::telemetry::name::CONNECTIONS_CLOSED, 1);
     Ok(json!({ "statusCode": 200 }))
 }
 

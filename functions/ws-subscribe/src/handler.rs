@@ -6,7 +6,8 @@ use jobcast_shared::BoxError;
 use jobcast_shared::auth::user_from_authorizer_context;
 use jobcast_shared::ids::{ConnectionId, JobId, UserId};
 use jobcast_shared::ports::{JobReader, PushError, Pusher, StoreError, SubscriptionStore};
-use jobcast_shared::protocol::{ClientMessage, ErrorCode, JobSnapshot, ServerMessage};
+use jobcast_shared::protocol::{ClientMessage, ErrorCode, JobSnapshot, MAX_REPORTED_RECONNECTS, ServerMessage};
+use jobcast_shared::telemetry::{self, name};
 use serde_json::{Value, json};
 
 #[derive(Debug)]
@@ -63,7 +64,11 @@ where
             deps.store.unsubscribe(&job_id, connection).await?;
             Ok(ServerMessage::Unsubscribed { job_id })
         }
-        ClientMessage::Ping => Ok(ServerMessage::Pong),
+        ClientMessage::Ping { reconnects } => {
+            let reported = reconnects.min(MAX_REPORTED_RECONNECTS);
+            telemetry::count(name::CLIENT_RECONNECTS, u64::from(reported));
+            Ok(ServerMessage::Pong)
+        }
     }
 }
 
@@ -88,6 +93,7 @@ where
     let Some(job) = deps.store.get_job(&job_id).await? else {
         return Ok(ServerMessage::not_found(job_id));
     };
+    telemetry::count(name::SUBSCRIPTIONS, 1);
     Ok(ServerMessage::Subscribed { job_id, job: JobSnapshot::from(&job) })
 }
 

@@ -1,3 +1,7 @@
+// The subscribe handler's future, wrapped by the metrics flush, nests deeper than rustc's default
+// layout query depth.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use jobcast_shared::aws::{dynamodb, load_sdk_config};
 use jobcast_shared::config::Env;
@@ -11,11 +15,15 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-subscribe")?;
     let config = config::Config::from_env(&Env::from_process())?;
     let sdk = load_sdk_config().await;
     let deps = handler::Deps {
         store: DynamoStore::new(dynamodb(&sdk), config.tables),
         pusher: ManagementApiPusher::new(&sdk, &config.push.management_endpoint),
     };
-    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| handler::handle(&deps, event.payload))).await
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+        metrics.around(handler::handle(&deps, event.payload))
+    }))
+    .await
 }

@@ -101,6 +101,7 @@ where
         tracing::warn!(error = %err, "job_list_update not pushed");
     }
     tracing::info!(job_id = %job.id, size = new.size_bytes, "job created");
+    jobcast_shared::telemetry::count(jobcast_shared::telemetry::name::JOBS_CREATED, 1);
     let created = CreatedJob {
         job_id: job.id.clone(),
         upload_url,

@@ -3,12 +3,16 @@
 use jobcast_shared::ids::UserId;
 use jobcast_shared::ports::JobReader;
 use jobcast_shared::protocol::JobSnapshot;
+use jobcast_shared::telemetry::{self, label, name};
 use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
 use super::owned_job;
 use crate::error::ApiError;
 use crate::handler::{Deps, json_response};
+
+/// Sent by the browser client while its socket is down and it polls instead (the fallback).
+pub const TRANSPORT_HEADER: &str = "x-jobcast-transport";
 
 /// The ETag of a job's state: `seq` grows with every change, so it names the state exactly.
 fn etag(snapshot: &JobSnapshot) -> String {
@@ -32,6 +36,12 @@ pub(crate) async fn get_job<S: JobReader, U, P>(
     raw_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    // Counted before the ownership check: a poll is load whatever it finds.
+    let transport = match headers.get(TRANSPORT_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.eq_ignore_ascii_case("polling") => "polling",
+        _ => "direct",
+    };
+    telemetry::count_by(name::STATUS_POLLS, label::TRANSPORT, transport, 1);
     let job = owned_job(&deps.store, user, raw_id).await?;
     let snapshot = JobSnapshot::from(&job);
     let tag = etag(&snapshot);
