@@ -23,11 +23,14 @@ struct State {
 }
 
 /// Every store port over one in-memory state. Counts item writes the way DynamoDB bills them
-/// (a transaction's items each count), so tests can bound the write cost of a flow.
+/// (a transaction's items each count), and the `GetItem` and `Query` requests the adapter would
+/// send, so tests can pin the cost of a flow (`docs/COST.md`).
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
     item_writes: AtomicUsize,
+    get_items: AtomicUsize,
+    queries: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +84,26 @@ impl InMemoryStore {
         self.item_writes.fetch_add(items, Ordering::SeqCst);
     }
 
+    /// `GetItem` requests made through the ports so far: job reads and chunk-mark reads.
+    pub fn get_item_calls(&self) -> usize {
+        self.get_items.load(Ordering::SeqCst)
+    }
+
+    /// `Query` requests made through the ports so far: a user's jobs, stuck jobs, a user's
+    /// connections, a job's subscribers. One per call, as long as the answer stays under
+    /// DynamoDB's 1 MB page (the adapter pages past it); its read units depend on the bytes read.
+    pub fn query_calls(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
+    }
+
+    fn got(&self) {
+        self.get_items.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn queried(&self) {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub fn subscription_count(&self) -> usize {
         lock(&self.state).subscriptions.len()
     }
@@ -88,12 +111,14 @@ impl InMemoryStore {
 
 impl JobReader for InMemoryStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.got();
         Ok(self.job(id))
     }
 }
 
 impl JobLister for InMemoryStore {
     async fn list_jobs(&self, owner: &UserId, limit: u32, after: Option<&JobCursor>) -> Result<JobPage, StoreError> {
+        self.queried();
         let state = lock(&self.state);
         let mut mine: Vec<&Job> = state.jobs.values().filter(|job| &job.owner == owner).collect();
         mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
@@ -156,6 +181,7 @@ impl StuckJobs for InMemoryStore {
         entered_before: i64,
         limit: u32,
     ) -> Result<Vec<JobId>, StoreError> {
+        self.queried();
         let state = lock(&self.state);
         let mut stuck: Vec<&Job> =
             state.jobs.values().filter(|j| j.stage == stage && j.updated_at < entered_before).collect();
@@ -166,12 +192,14 @@ impl StuckJobs for InMemoryStore {
 
 impl ChunkMarks for InMemoryStore {
     async fn chunk_counted(&self, job: &JobId, chunk: ChunkIndex) -> Result<bool, StoreError> {
+        self.got();
         Ok(lock(&self.state).chunk_marks.contains(&(job.clone(), chunk)))
     }
 }
 
 impl UserRoom for InMemoryStore {
     async fn connections_of(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+        self.queried();
         let state = lock(&self.state);
         let mut ids: Vec<ConnectionId> =
             state.connections.values().filter(|c| &c.user == user).map(|c| c.id.clone()).collect();
@@ -206,6 +234,7 @@ impl SubscriptionStore for InMemoryStore {
     }
 
     async fn subscribers(&self, job: &JobId) -> Result<Vec<ConnectionId>, StoreError> {
+        self.queried();
         let state = lock(&self.state);
         Ok(state.subscriptions.keys().filter(|(j, _)| j == job).map(|(_, connection)| connection.clone()).collect())
     }
@@ -345,10 +374,29 @@ impl Pusher for RecordingPusher {
 #[derive(Debug, Default)]
 pub struct InMemoryObjects {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    calls: Mutex<ObjectCalls>,
     /// Sizes of every part uploaded, for tests that check memory stays one part deep.
     parts: Mutex<Vec<usize>>,
     /// Reads of keys under this prefix fail as S3 would on a transient error.
     failing_prefix: Mutex<Option<String>>,
+}
+
+/// The requests [`InMemoryObjects`] received through the ports, named by the S3 operation each
+/// stands for (set-up helpers such as `insert` do not count). Presigning sends no request.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectCalls {
+    /// [`ObjectStore::get`]: the S3 adapter sends a `HeadObject` and then a `GetObject` for each.
+    pub gets: usize,
+    /// `PutObject`.
+    pub puts: usize,
+    /// `CreateMultipartUpload`.
+    pub uploads_started: usize,
+    /// `UploadPart`.
+    pub parts: usize,
+    /// `CompleteMultipartUpload`.
+    pub uploads_completed: usize,
+    /// `AbortMultipartUpload`.
+    pub uploads_aborted: usize,
 }
 
 /// A multipart upload in progress in [`InMemoryObjects`].
@@ -380,31 +428,46 @@ impl InMemoryObjects {
     pub fn part_sizes(&self) -> Vec<usize> {
         lock(&self.parts).clone()
     }
+
+    /// The requests received so far.
+    pub fn calls(&self) -> ObjectCalls {
+        *lock(&self.calls)
+    }
+
+    fn called(&self, count: impl FnOnce(&mut ObjectCalls) -> &mut usize) {
+        *count(&mut lock(&self.calls)) += 1;
+    }
 }
 
 impl ObjectParts for InMemoryObjects {
     type Upload = MemoryUpload;
 
     async fn begin_upload(&self, key: &str, _content_type: &str) -> Result<MemoryUpload, StoreError> {
+        self.called(|c| &mut c.uploads_started);
         Ok(MemoryUpload { key: key.to_owned(), body: Vec::new() })
     }
 
     async fn upload_part(&self, upload: &mut MemoryUpload, body: Vec<u8>) -> Result<(), StoreError> {
+        self.called(|c| &mut c.parts);
         lock(&self.parts).push(body.len());
         upload.body.extend(body);
         Ok(())
     }
 
     async fn complete_upload(&self, upload: MemoryUpload) -> Result<(), StoreError> {
+        self.called(|c| &mut c.uploads_completed);
         self.insert(&upload.key, upload.body);
         Ok(())
     }
 
-    async fn abort_upload(&self, _upload: MemoryUpload) {}
+    async fn abort_upload(&self, _upload: MemoryUpload) {
+        self.called(|c| &mut c.uploads_aborted);
+    }
 }
 
 impl ObjectStore for InMemoryObjects {
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
+        self.called(|c| &mut c.gets);
         if lock(&self.failing_prefix).as_deref().is_some_and(|prefix| key.starts_with(prefix)) {
             return Err(ObjectError::Unexpected(anyhow::anyhow!("injected: S3 is unavailable")));
         }
@@ -417,6 +480,7 @@ impl ObjectStore for InMemoryObjects {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        self.called(|c| &mut c.puts);
         self.insert(key, body);
         Ok(())
     }

@@ -58,8 +58,8 @@ async fn main() -> Result<(), jobcast_shared::BoxError> {
             unprocessable: ParkedMessages::default(),
             settings,
         };
-        // Batches of 10, as the event source mapping delivers them.
-        for batch in plan.chunks(10) {
+        // One message per invocation, as the event source mapping delivers them (BatchSize 1).
+        for batch in plan.chunks(1) {
             let mut event = SqsEvent::default();
             event.records = batch
                 .iter()
