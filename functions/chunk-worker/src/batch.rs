@@ -12,9 +12,8 @@ pub fn is_last_delivery(record: &SqsMessage, max_receive_count: u32) -> bool {
         .is_some_and(|n| n >= max_receive_count)
 }
 
-/// Logs `err` with its causes and marks `record` failed in the batch response.
-pub fn report_failure(response: &mut SqsBatchResponse, record: &SqsMessage, err: &(dyn std::error::Error + 'static)) {
-    log_failure(record, err);
+/// Marks `record` failed in the batch response, so only it is delivered again.
+pub fn mark_failed(response: &mut SqsBatchResponse, record: &SqsMessage) {
     let mut failure = BatchItemFailure::default();
     failure.item_identifier = record.message_id.clone().unwrap_or_default();
     response.batch_item_failures.push(failure);

@@ -50,8 +50,8 @@ where
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let started = std::time::Instant::now();
-        if let Err(err) = deps.handle_record(record).await {
-            batch::report_failure(&mut response, record, &err);
+        if deps.handle_record(record).await.is_err() {
+            batch::mark_failed(&mut response, record);
         }
         telemetry::millis(name::CHUNK_DURATION, started.elapsed());
     }
@@ -65,7 +65,7 @@ where
     P: Pusher,
     U: Unprocessable,
 {
-    /// One message, parsed once. `Err` means "deliver it again"; everything else is settled: a
+    /// One message, parsed once. `Err` (logged already) means "deliver it again"; everything else is settled: a
     /// body that is not a chunk message is parked for an operator, a failure no retry can
     /// cure fails the job now, and a retryable one fails it on its last delivery.
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), ChunkError> {
@@ -74,12 +74,24 @@ where
             Ok(message) => message,
             Err(err) => {
                 tracing::warn!(message_id = ?record.message_id, error = %err, "not a chunk message; parked");
-                return Ok(self.unprocessable.park(body).await?);
+                return self.unprocessable.park(body).await.map_err(|err| {
+                    let err = ChunkError::from(err);
+                    batch::log_failure(record, &err);
+                    err
+                });
             }
         };
-        let Err(err) = self.process(&message).await else {
+        self.settle(record, &message).await
+    }
+
+    /// Processes a parsed message and decides what its failure means. Every line logged here
+    /// and below carries the job id and the chunk.
+    #[tracing::instrument(skip_all, fields(job_id = %message.job_id, chunk = %message.chunk_index))]
+    async fn settle(&self, record: &SqsMessage, message: &ChunkMessage) -> Result<(), ChunkError> {
+        let Err(err) = self.process(message).await else {
             return Ok(());
         };
+        batch::log_failure(record, &err);
         let reason = err.user_reason(message.chunk_index);
         if err.is_retryable() {
             // Reported even on its last delivery, so the message is kept in the DLQ; the
@@ -89,7 +101,6 @@ where
             }
             return Err(err);
         }
-        batch::log_failure(record, &err);
         self.fail_job(&message.job_id, &reason).await?;
         Ok(())
     }
@@ -105,7 +116,6 @@ where
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(job_id = %message.job_id, chunk = %message.chunk_index))]
     async fn process(&self, message: &ChunkMessage) -> Result<(), ChunkError> {
         let Some(job) = self.store.get_job(&message.job_id).await? else {
             tracing::warn!("no such job; chunk ignored");
