@@ -158,6 +158,32 @@ pub const CHUNK_MARK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 mod tests {
     use super::*;
 
+    const REQUIRED: [(&str, &str); 4] = [
+        ("JOBS_TABLE", "jobs"),
+        ("CHUNKS_TABLE", "chunks"),
+        ("CONNECTIONS_TABLE", "connections"),
+        ("SUBSCRIPTIONS_TABLE", "subscriptions"),
+    ];
+
+    #[test]
+    fn every_table_is_named_by_its_variable() {
+        let tables = Tables::from_env(&Env::from_pairs(REQUIRED)).expect("every table named");
+        assert_eq!(
+            [tables.jobs, tables.chunks, tables.connections, tables.subscriptions],
+            ["jobs", "chunks", "connections", "subscriptions"]
+        );
+    }
+
+    #[test]
+    fn a_blank_or_missing_table_names_its_variable() {
+        for (name, _) in REQUIRED {
+            let blank = REQUIRED.map(|(n, v)| if n == name { (n, " ") } else { (n, v) });
+            assert_eq!(Tables::from_env(&Env::from_pairs(blank)).expect_err(name), ConfigError::Missing(name));
+            let missing = REQUIRED.into_iter().filter(|(n, _)| *n != name);
+            assert_eq!(Tables::from_env(&Env::from_pairs(missing)).expect_err(name), ConfigError::Missing(name));
+        }
+    }
+
     #[test]
     fn empty_values_count_as_unset() {
         let env = Env::from_pairs([("A", ""), ("B", " x ")]);

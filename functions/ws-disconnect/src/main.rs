@@ -1,18 +1,17 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use jobcast_shared::aws::{dynamodb, load_sdk_config};
-use jobcast_shared::config::Env;
+use jobcast_shared::config::{Env, Tables};
 use jobcast_shared::dynamo::DynamoStore;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
-mod config;
 mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-disconnect")?;
-    let config = config::Config::from_env(&Env::from_process())?;
-    let store = DynamoStore::new(dynamodb(&load_sdk_config().await), config.tables);
+    let tables = Tables::from_env(&Env::from_process())?;
+    let store = DynamoStore::new(dynamodb(&load_sdk_config().await), tables);
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         metrics.around(handler::handle(&store, event.payload))
     }))
