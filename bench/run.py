@@ -1,8 +1,9 @@
 """jobcast benchmarks, each against its peer in the same run, interleaved (A B A B ...).
 
 Run through `bench/run` (it installs the pinned peers and builds the release binaries):
-    bench/run            full run, writes docs/BENCHMARKS.md
-    bench/run --smoke    tiny inputs, one round: proves the harness works (CI), writes nothing
+    bench/run              full run, writes docs/BENCHMARKS.md
+    bench/run --only p8    P8 alone, its section replaced in docs/BENCHMARKS.md, the rest kept
+    bench/run --smoke      tiny inputs, one round: proves the harness works (CI), writes nothing
 """
 
 from __future__ import annotations
@@ -277,6 +278,137 @@ def p6_cost(smoke: bool) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
+# ---------------------------------------------------------------- P8 peak memory
+
+def p8_peak_memory(stack_env: Path, smoke: bool) -> dict | None:
+    if not stack_env:
+        return None
+    import stack
+
+    env = read_env(stack_env)
+    # The stack's env file sits in its instance folder, next to the MiniStack's pid file.
+    pid = int((stack_env.parent / "ministack.pid").read_text())
+    if b"ministack" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        raise SystemExit(f"{stack_env.parent}/ministack.pid: {pid} is not a running MiniStack")
+    bench = str(RELEASE / "jobcast-bench")
+
+    def inputs(limits: dict):
+        """The well-behaved documents and the hostile corpus, sized like the integration tests
+        (tests/integration/hostile.rs) and, where they probe a limit, from the stack's own."""
+        pages, size = limits["max_pages"], limits["max_upload_bytes"]
+        image = min(3 << 20, size * 3 // 4)  # shared by every page, so it must fit one upload
+        specs = [("generated, 10 pages", ["generate", "10"])]
+        if not smoke:
+            specs += [
+                (f"generated, {pages} pages (MaxPages)", ["generate", str(pages)]),
+                (f"generated, {pages + 1} pages (over MaxPages)", ["generate", str(pages + 1)]),
+                (f"exactly MaxUploadBytes ({size:,} bytes), 3 pages", ["hostile", "exactly", str(size), "3"]),
+                (f"one {image / 2**20:.0f} MiB image on each of {pages} pages",
+                 ["hostile", "shared-image", str(pages), str(image)]),
+                ("text flood: 4 pages of 20,000 words", ["hostile", "text-flood", "4", "20000"]),
+                ("operator flood: 10 pages of 10 M operators", ["hostile", "operator-flood", "10", "10000000"]),
+                ("Flate bomb: page 1 inflates to 300 MiB", ["hostile", "flate-bomb", "4", str(300 << 20)]),
+                ("20 object streams of 8 MiB inflated", ["hostile", "object-stream-flood", "20", str(8 << 20)]),
+                ("nesting 100,000 deep", ["hostile", "deep-nesting", "100000"]),
+                ("page-tree loop", ["hostile", "page-tree-loop"]),
+            ]
+        for i, (label, spec) in enumerate(specs):
+            pdf = WORK / f"p8-{i}.pdf"
+            if spec[0] == "generate":
+                command = [bench, "generate", spec[1], str(pdf), str(pdf.with_suffix(".txt"))]
+            else:
+                command = [bench, "hostile", spec[1], str(pdf), *spec[2:]]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            yield label, pdf
+
+    # The smoke run leaves the test stack's environments warm: its one input then also carries
+    # whatever the integration tests left resident, which must fit MemorySize as well.
+    return stack.peak_memory(env, pid, ROOT / "template.yaml", inputs, timeout=150 if smoke else 300,
+                             fresh=not smoke)
+
+
+def p8_section(p8: dict | None) -> list[str]:
+    lines = ["## P8 — peak memory per function per input (local stack)", ""]
+    if not p8:
+        return lines + ["Not measured in this run (needs `--stack-env`).", ""]
+    memory, rows, limits = p8["memory_mb"], p8["rows"], p8["limits"]
+    seen = [f for f in memory if any(f in row["peaks"] for row in rows)]
+    fresh = ("Before each input every function gets fresh execution environments (an "
+             "`UpdateFunctionConfiguration` writing back the same `Timeout`, which retires warm environments in "
+             "MiniStack as on AWS), so each figure is that input's own. " if p8["fresh"] else
+             "Environments were left warm, so a figure includes what earlier invocations left resident. ")
+    lines += [
+        f"Measured on {time.strftime('%Y-%m-%d')}; `bench/run --only p8` reruns this section alone. One job per "
+        "input through the real pipeline (a WebSocket subscriber, POST /jobs, the presigned upload, "
+        "`job_completed`, GET /jobs/{id} and its result), one after another. MiniStack runs each function's "
+        "`bootstrap` as a child process, keeps it warm between invocations and spawns more under concurrency. "
+        + fresh + "Each bootstrap's peak is reset (`5` > `/proc/PID/clear_refs`), then its `VmHWM` is sampled "
+        "every 20 ms until the job has ended and no chunk message is queued or in flight. A function's figure is "
+        "the largest over its processes. *Resident after*: the most RSS one of its processes still held once "
+        "its job was done, which a warm environment carries into its next invocation.",
+        "",
+        f"Stack limits: `MaxPages={limits['max_pages']}`, `MaxUploadBytes={limits['max_upload_bytes']}` (the "
+        "test stack's, which the hostile corpus is sized to hit exactly), `ChunkPages=2`; `MemorySize` from "
+        "template.yaml (MB, compared here as MiB). The bootstraps are the local **x86_64 debug** builds; AWS "
+        "runs arm64 release builds. A debug build holds the same heap data, but its binary (tens of MB, against "
+        "4–15 MB for release) makes its resting RSS larger: the small generated document's row is close to each "
+        "function's resting figure. Read these as an upper-ish estimate.",
+        "",
+        "| function | MemorySize | peak (any input) | peak ÷ MemorySize | input that set it | resident after (max) |",
+        "|---|---|---|---|---|---|",
+    ]
+    tops = {}
+    for function, limit in memory.items():
+        runs = [(row["peaks"][function], row["input"]) for row in rows if function in row["peaks"]]
+        if not runs:
+            lines.append(f"| {function} | {limit} MB | not invoked | – | – | – |")
+            continue
+        top, label = max(runs, key=lambda r: r[0]["peak_mib"])
+        tops[function] = top["peak_mib"]
+        resident = max(r[0]["resident_mib"] for r in runs)
+        flag = "**" if top["peak_mib"] >= limit else ""
+        lines.append(f"| {function} | {limit} MB | {flag}{top['peak_mib']:.0f} MiB{flag} | "
+                     f"{top['peak_mib'] / limit:.0%} | {label} | {resident:.0f} MiB |")
+    over = [f for f, peak in tops.items() if peak >= memory[f]]
+    worker = tops.get("chunk-worker")
+    lines += [
+        "",
+        "Goal, every peak below its `MemorySize`: " + (f"**not met** ({', '.join(over)})" if over else "**met**")
+        + "; the chunk worker below 256 MB: "
+        + ("not measured" if worker is None else f"**{'met' if worker < 256 else 'not met'}** ({worker:.0f} MiB).")
+        + (f" Not invoked by any input, so not measured: {', '.join(f for f in memory if f not in tops)}."
+           if len(tops) < len(memory) else ""),
+        "",
+        "Per input (peak MiB; ×N: the function had N processes, warm or spawned, during the job):",
+        "",
+        "| input | size | outcome | time | " + " | ".join(seen) + " |",
+        "|---|---|---|---|" + "---|" * len(seen),
+    ]
+    for row in rows:
+        outcome = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
+        cells = []
+        for function in seen:
+            peak = row["peaks"].get(function)
+            cells.append("–" if not peak else f"{peak['peak_mib']:.0f}" +
+                         (f" ×{peak['processes']}" if peak["processes"] > 1 else ""))
+        lines.append(f"| {row['input']} | {row['bytes'] / 1024:,.0f} KiB | {outcome} | {row['seconds']:.1f} s | "
+                     + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def splice(doc: str, section: list[str]) -> str:
+    """The document with its P8 section replaced, or inserted before the closing command line."""
+    lines = doc.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("## P8")), None)
+    if start is None:
+        start = end = next((i for i, l in enumerate(lines) if l.startswith("Command: ")), len(lines))
+    else:
+        end = next((i for i in range(start + 1, len(lines))
+                    if lines[i].startswith("## ") or lines[i].startswith("Command: ")), len(lines))
+    return "\n".join(lines[:start] + section + lines[end:]) + "\n"
+
+
 # ---------------------------------------------------------------- report
 
 def machine() -> str:
@@ -295,7 +427,7 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}×" if b else "–"
 
 
-def report(args, p1, split, p2, p3, p6, p4, p5) -> str:
+def report(args, p1, split, p2, p3, p6, p4, p5, p8) -> str:
     lines = [
         "# jobcast benchmarks",
         "",
@@ -457,7 +589,7 @@ def report(args, p1, split, p2, p3, p6, p4, p5) -> str:
         "Measured by the browser end-to-end test (`web/e2e`), which counts `GET /jobs/{id}` requests in real "
         "Chromium while a job runs over a healthy socket: the test requires 0.",
         "",
-
+        *p8_section(p8),
         f"Command: `{args.command}`",
         "",
     ]
@@ -503,36 +635,57 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
-    parser.add_argument("--stack-env", type=Path, help="a local stack's stack.env, for P4")
+    parser.add_argument("--stack-env", type=Path, help="a local stack's stack.env, for P4, P5 and P8")
+    parser.add_argument("--only", choices=["p8"], help="run this benchmark alone and replace its section in --out")
     args = parser.parse_args()
     if args.smoke:
         args.rounds = 1
     args.command = "bench/run --smoke" if args.smoke else f"bench/run --rounds {args.rounds}"
 
-    docs = prepare(args.smoke)
-    keys = prepare_keys()
-    steps = [
-        ("P1 extraction", lambda: p1_extract(docs, args.rounds)),
-        ("P1 split vs re-parse", lambda: p1_split(
+    docs = keys = None
+    if not args.only:
+        docs = prepare(args.smoke)
+        keys = prepare_keys()
+    steps = [  # (result, benchmark, what it prints, the step)
+        ("p1", "p1", "P1 extraction", lambda: p1_extract(docs, args.rounds)),
+        ("split", "p1", "P1 split vs re-parse", lambda: p1_split(
             {k: v for k, v in docs.items() if not k.startswith("generated, 10 ")} or docs, args.rounds)),
-        ("P2 JWT", lambda: p2_jwt(keys, args.rounds, 200 if args.smoke else 20_000)),
-        ("P3 cold start", lambda: p3_cold_start(args.rounds)),
-        ("P6 cost per job", lambda: p6_cost(args.smoke)),
-        ("P4 push latency", lambda: p4_push_latency(args.stack_env, args.smoke)),
-        ("P5 fan-out", lambda: p5_fan_out(args.stack_env, args.smoke, args.rounds)),
+        ("p2", "p2", "P2 JWT", lambda: p2_jwt(keys, args.rounds, 200 if args.smoke else 20_000)),
+        ("p3", "p3", "P3 cold start", lambda: p3_cold_start(args.rounds)),
+        ("p6", "p6", "P6 cost per job", lambda: p6_cost(args.smoke)),
+        ("p4", "p4", "P4 push latency", lambda: p4_push_latency(args.stack_env, args.smoke)),
+        ("p5", "p5", "P5 fan-out", lambda: p5_fan_out(args.stack_env, args.smoke, args.rounds)),
+        ("p8", "p8", "P8 peak memory", lambda: p8_peak_memory(args.stack_env, args.smoke)),
     ]
-    results = []
-    for name, step in steps:
+    results = {}
+    for key, bench, name, step in steps:
+        if args.only and bench != args.only:
+            continue
         started = time.monotonic()
-        results.append(step())
+        results[key] = step()
         print(f"[bench] {name}: {time.monotonic() - started:.1f}s", file=sys.stderr)
-    text = report(args, *results)
+    if args.only:
+        section = p8_section(results["p8"])
+        text = "\n".join(section)
+    else:
+        text = report(args, *(results[k] for k, *_ in steps))
+    p8 = results.get("p8")
     if args.smoke:
         print(text)
         # The smoke run proves the harness works; it must also see the invariants hold.
-        p1 = results[0]
-        assert all(r["parity"] >= 0.95 for r in p1 if r["tool"].startswith("jobcast")), p1
-        assert all(row["posts"] <= 70 for row in results[4]), results[4]
+        if "p1" in results:
+            p1 = results["p1"]
+            assert all(r["parity"] >= 0.95 for r in p1 if r["tool"].startswith("jobcast")), p1
+            assert all(row["posts"] <= 70 for row in results["p6"]), results["p6"]
+        if p8:
+            row = p8["rows"][0]
+            assert row["status"] == "completed", row
+            assert {"job-planner", "chunk-worker", "http-api"} <= row["peaks"].keys(), row["peaks"].keys()
+            over = {f: p["peak_mib"] for f, p in row["peaks"].items() if p["peak_mib"] >= p8["memory_mb"][f]}
+            assert not over, f"peak RSS at or over MemorySize: {over}"
+    elif args.only:
+        args.out.write_text(splice(args.out.read_text(), section))
+        print(f"[bench] replaced the P8 section of {args.out}", file=sys.stderr)
     else:
         args.out.write_text(text)
         print(f"[bench] wrote {args.out}", file=sys.stderr)

@@ -7,6 +7,7 @@
 //! jobcast-bench extract IN.pdf OUT.txt              parse + extract every page (P1)
 //! jobcast-bench split IN.pdf CHUNK_PAGES            split-once vs re-parse per chunk (P1)
 //! jobcast-bench jwt HS256|RS256 ITERATIONS KEYDIR   verify one token N times (P2)
+//! jobcast-bench hostile KIND OUT.pdf [N [M]]        one document of the hostile corpus (P8)
 //! ```
 
 use std::time::Instant;
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         "extract" => extract(arg(1)?, arg(2)?),
         "split" => split(arg(1)?, arg(2)?.parse()?),
         "jwt" => jwt(arg(1)?, arg(2)?.parse()?, arg(3)?),
+        "hostile" => hostile(arg(1)?, arg(2)?, &args[3..]),
         other => bail!("unknown command {other}"),
     }
 }
@@ -32,6 +34,34 @@ fn generate(pages: u32, pdf_out: &str, text_out: &str) -> anyhow::Result<()> {
     std::fs::write(pdf_out, pdf::generate(pages, pdf::sample_page_text))?;
     let text: Vec<String> = (1..=pages).map(pdf::sample_page_text).collect();
     std::fs::write(text_out, text.join("\n\u{c}"))?;
+    Ok(())
+}
+
+/// Writes one document of the shared crate's hostile corpus, sized by the caller (P8 sizes
+/// them from the stack's limits, the way the integration tests do).
+fn hostile(kind: &str, out: &str, sizes: &[String]) -> anyhow::Result<()> {
+    let size = |i: usize| -> anyhow::Result<usize> {
+        let raw = sizes.get(i).with_context(|| format!("{kind} needs {} size argument(s)", i + 1))?;
+        raw.parse().with_context(|| format!("{kind}: bad size {raw:?}"))
+    };
+    let pages = |i: usize| -> anyhow::Result<u32> { Ok(u32::try_from(size(i)?)?) };
+    let bytes = match kind {
+        "operator-flood" => pdf::generate::operator_flood(pages(0)?, size(1)?),
+        "flate-bomb" => pdf::generate::flate_bomb(pages(0)?, size(1)?),
+        "shared-image" => pdf::generate::shared_image(pages(0)?, size(1)?),
+        "object-stream-flood" => pdf::generate::object_stream_flood(size(0)?, size(1)?),
+        "deep-nesting" => pdf::generate::deep_nesting(size(0)?),
+        "page-tree-loop" => pdf::generate::page_tree_loop(),
+        "exactly" => pdf::generate::exactly(size(0)?, pages(1)?),
+        // Pages of `M` words each: what the per-page and per-chunk text budgets are for.
+        "text-flood" => {
+            let words = size(1)?;
+            pdf::generate(pages(0)?, |n| format!("{} {}", pdf::sample_page_text(n), "word ".repeat(words)))
+        }
+        other => bail!("unknown hostile kind {other}"),
+    };
+    std::fs::write(out, &bytes)?;
+    println!("{}", json!({"kind": kind, "bytes": bytes.len()}));
     Ok(())
 }
 
