@@ -1,4 +1,4 @@
-# Shared by infra/up, infra/down, infra/token and infra/test. Source it; don't run it.
+# Shared by infra/up, infra/down, infra/token, infra/test and infra/prod-check. Source it; don't run it.
 # Everything it installs goes to the git-ignored .local/ folder, pinned.
 set -euo pipefail
 
@@ -12,6 +12,10 @@ CFN_LINT_VERSION=1.58.0
 BOTO3_VERSION=1.43.106
 SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+# The production build (infra/prod-check): SAM CLI, and cargo-lambda with the zig it links with.
+SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIGLANG_VERSION=0.17.1
 
 log() { printf '\033[1m[jobcast]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
