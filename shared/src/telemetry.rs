@@ -8,7 +8,9 @@
 //! [`name`]; the template's alarms and dashboard and `infra/metrics` use the same strings.
 //! Without a recorder (unit tests, benchmarks) recording is a no-op.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use metrics::Unit;
@@ -106,7 +108,9 @@ impl Metrics {
 
     /// Writes the EMF documents of everything recorded since the last write, and resets it.
     pub fn write_to(self, writer: impl std::io::Write) -> std::io::Result<()> {
-        self.0.flush(writer)
+        let written = self.0.flush(writer);
+        samples().clear();
+        written
     }
 }
 
@@ -122,14 +126,37 @@ pub fn count_by(name: &'static str, label: &'static str, value: &'static str, n:
     }
 }
 
+/// Samples of one distribution kept between two flushes. The EMF backend holds at most 100
+/// (EMF's limit per value array) in a bounded channel and *blocks* the recording thread on the
+/// 101st, which would hang an invocation that records more (a sweep failing hundreds of jobs).
+/// Past this many, samples are dropped until the next flush.
+pub const MAX_SAMPLES_PER_FLUSH: u32 = 100;
+
+fn samples() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, u32>> {
+    static SAMPLES: Mutex<BTreeMap<&'static str, u32>> = Mutex::new(BTreeMap::new());
+    SAMPLES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn record(name: &'static str, value: f64) {
+    let admitted = {
+        let mut samples = samples();
+        let taken = samples.entry(name).or_insert(0);
+        *taken += 1;
+        *taken <= MAX_SAMPLES_PER_FLUSH
+    };
+    if admitted {
+        metrics::histogram!(name).record(value);
+    }
+}
+
 pub fn millis(name: &'static str, elapsed: Duration) {
-    metrics::histogram!(name).record(elapsed.as_secs_f64() * 1000.0);
+    record(name, elapsed.as_secs_f64() * 1000.0);
 }
 
 /// Milliseconds since `epoch_millis` (a job's `createdAt` / `updatedAt`), zero if in the future.
 pub fn millis_since(name: &'static str, epoch_millis: i64) {
     let elapsed = crate::clock::epoch_millis().saturating_sub(epoch_millis).max(0);
-    metrics::histogram!(name).record(elapsed as f64);
+    record(name, elapsed as f64);
 }
 
 /// A job ended as completed. Call it only after the conditional stage move that ended the job
@@ -147,5 +174,5 @@ pub fn job_failed(job: &crate::job::Job, reason: &'static str) {
 }
 
 pub fn sample(name: &'static str, value: usize) {
-    metrics::histogram!(name).record(value as f64);
+    record(name, value as f64);
 }

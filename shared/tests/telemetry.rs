@@ -31,6 +31,17 @@ fn recorded_metrics_flush_as_emf_documents_with_the_function_and_their_label_as_
     assert!(docs.iter().all(|d| d.get(name::PUSHES_GONE).is_none()), "a zero count is not written");
     // A write resets what was recorded: the next invocation starts from zero.
     assert!(documents(metrics).iter().all(|d| d.get(name::PUSHES_SENT).is_none()));
+
+    // More samples than the backend holds between flushes (it would block on the 101st): the
+    // rest are dropped, the invocation goes on, and the next flush starts a fresh allowance.
+    for round in 0..2 {
+        for i in 0..250 {
+            telemetry::sample(name::FAN_OUT_SIZE, i);
+        }
+        let docs = documents(metrics);
+        let fan_out = docs.iter().find_map(|d| d.get(name::FAN_OUT_SIZE)).expect("FanOutSize samples");
+        assert_eq!(fan_out.as_array().map(Vec::len), Some(telemetry::MAX_SAMPLES_PER_FLUSH as usize), "round {round}");
+    }
 }
 
 fn documents(metrics: telemetry::Metrics) -> Vec<serde_json::Value> {
