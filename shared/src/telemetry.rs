@@ -108,9 +108,11 @@ impl Metrics {
 
     /// Writes the EMF documents of everything recorded since the last write, and resets it.
     pub fn write_to(self, writer: impl std::io::Write) -> std::io::Result<()> {
-        let written = self.0.flush(writer);
+        // Only a complete flush empties the backend's buffers; after a failed one the allowance
+        // stays used up (samples are dropped) rather than letting a full buffer block.
+        self.0.flush(writer)?;
         samples().clear();
-        written
+        Ok(())
     }
 }
 

@@ -53,6 +53,8 @@ impl ChunkError {
             ChunkError::Object { source, .. } | ChunkError::ChunkResult { source, .. } => {
                 matches!(source, ObjectError::Unexpected(_))
             }
+            // Corrupt stored data reads the same on every delivery.
+            ChunkError::Store(StoreError::Corrupt(_)) => false,
             ChunkError::Store(_) => true,
             ChunkError::BadMessage(_)
             | ChunkError::Pdf { .. }

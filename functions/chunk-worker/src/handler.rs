@@ -73,12 +73,13 @@ where
         let message = match ChunkMessage::parse(body) {
             Ok(message) => message,
             Err(err) => {
+                if let Err(park) = self.unprocessable.park(body).await {
+                    let park = ChunkError::from(park);
+                    batch::log_failure(record, &park);
+                    return Err(park);
+                }
                 tracing::warn!(message_id = ?record.message_id, error = %err, "not a chunk message; parked");
-                return self.unprocessable.park(body).await.map_err(|err| {
-                    let err = ChunkError::from(err);
-                    batch::log_failure(record, &err);
-                    err
-                });
+                return Ok(());
             }
         };
         self.settle(record, &message).await

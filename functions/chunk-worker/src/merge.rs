@@ -62,7 +62,10 @@ where
             return Err(err);
         }
         let bytes = json.written;
-        text.finish().await?;
+        if let Err(err) = text.finish().await {
+            json.abort().await;
+            return Err(err.into());
+        }
         json.finish().await?;
 
         let done = self.store.advance(&job.id, &StageChange::to(&[Stage::Merging], Stage::Completed)).await?;
