@@ -1,17 +1,15 @@
-//! In-memory fakes of every port, for handler unit tests (feature `test-util`).
-//! They keep the adapters' semantics (idempotent chunk marks, exactly-once merge, gone
-//! connections), but they never stand in for the integration tests against the local AWS.
+//! [`InMemoryStore`]: every store port over one in-memory state.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
+use super::lock;
 use crate::clock;
 use crate::config::CONNECTION_TTL;
 use crate::ids::{ChunkIndex, ConnectionId, JobId, UserId};
 use crate::job::{Job, Stage, checkpoint};
 use crate::ports::*;
-use crate::protocol::ServerMessage;
 
 #[derive(Debug, Default)]
 struct State {
@@ -31,11 +29,6 @@ pub struct InMemoryStore {
     item_writes: AtomicUsize,
     get_items: AtomicUsize,
     queries: AtomicUsize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking test thread poisons the lock; the data is still fine for the next assertion.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl InMemoryStore {
@@ -290,252 +283,5 @@ impl ProgressRecorder for InMemoryStore {
         self.wrote(1);
         state.pushed_percent.insert(job.clone(), checkpoint::MERGING);
         Ok(Some(merged))
-    }
-}
-
-#[derive(Debug, Default)]
-struct PushState {
-    sent: Vec<(ConnectionId, Vec<u8>)>,
-    gone: HashSet<ConnectionId>,
-    throttled: HashMap<ConnectionId, usize>,
-    attempts: HashMap<ConnectionId, usize>,
-}
-
-/// A [`Pusher`] that records what it was asked to send, with scriptable 410s and throttling.
-#[derive(Debug, Default)]
-pub struct RecordingPusher {
-    state: Mutex<PushState>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-impl RecordingPusher {
-    pub fn mark_gone(&self, connection: &ConnectionId) {
-        lock(&self.state).gone.insert(connection.clone());
-    }
-
-    /// The next `times` pushes to `connection` are throttled.
-    pub fn throttle(&self, connection: &ConnectionId, times: usize) {
-        lock(&self.state).throttled.insert(connection.clone(), times);
-    }
-
-    pub fn attempts(&self, connection: &ConnectionId) -> usize {
-        lock(&self.state).attempts.get(connection).copied().unwrap_or(0)
-    }
-
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Every delivered message, decoded, in delivery order.
-    pub fn sent(&self) -> Vec<(ConnectionId, ServerMessage)> {
-        lock(&self.state)
-            .sent
-            .iter()
-            .map(|(connection, bytes)| {
-                let message = serde_json::from_slice(bytes)
-                    .unwrap_or_else(|e| panic!("pushed bytes are not a server message: {e}"));
-                (connection.clone(), message)
-            })
-            .collect()
-    }
-
-    /// The messages delivered to one connection.
-    pub fn sent_to(&self, connection: &ConnectionId) -> Vec<ServerMessage> {
-        self.sent().into_iter().filter(|(c, _)| c == connection).map(|(_, m)| m).collect()
-    }
-}
-
-impl Pusher for RecordingPusher {
-    async fn push(&self, connection: &ConnectionId, payload: &[u8]) -> Result<(), PushError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        // Let other pushes of the same fan-out start, so the concurrency bound is observable.
-        tokio::task::yield_now().await;
-        let outcome = {
-            let mut state = lock(&self.state);
-            *state.attempts.entry(connection.clone()).or_default() += 1;
-            if state.gone.contains(connection) {
-                Err(PushError::Gone)
-            } else if let Some(left @ 1..) = state.throttled.get_mut(connection) {
-                *left -= 1;
-                Err(PushError::Throttled)
-            } else {
-                state.sent.push((connection.clone(), payload.to_vec()));
-                Ok(())
-            }
-        };
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        outcome
-    }
-}
-
-/// An in-memory bucket: [`ObjectStore`] and [`UrlSigner`] (URLs are `memory://` placeholders).
-#[derive(Debug, Default)]
-pub struct InMemoryObjects {
-    objects: Mutex<BTreeMap<String, Vec<u8>>>,
-    calls: Mutex<ObjectCalls>,
-    /// Sizes of every part uploaded, for tests that check memory stays one part deep.
-    parts: Mutex<Vec<usize>>,
-    /// Reads of keys under this prefix fail as S3 would on a transient error.
-    failing_prefix: Mutex<Option<String>>,
-}
-
-/// The requests [`InMemoryObjects`] received through the ports, named by the S3 operation each
-/// stands for (set-up helpers such as `insert` do not count). Presigning sends no request.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectCalls {
-    /// [`ObjectStore::get`]: the S3 adapter sends a `HeadObject` and then a `GetObject` for each.
-    pub gets: usize,
-    /// `PutObject`.
-    pub puts: usize,
-    /// `CreateMultipartUpload`.
-    pub uploads_started: usize,
-    /// `UploadPart`.
-    pub parts: usize,
-    /// `CompleteMultipartUpload`.
-    pub uploads_completed: usize,
-    /// `AbortMultipartUpload`.
-    pub uploads_aborted: usize,
-}
-
-/// A multipart upload in progress in [`InMemoryObjects`].
-#[derive(Debug)]
-pub struct MemoryUpload {
-    key: String,
-    body: Vec<u8>,
-}
-
-impl InMemoryObjects {
-    pub fn insert(&self, key: &str, body: Vec<u8>) {
-        lock(&self.objects).insert(key.to_owned(), body);
-    }
-
-    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
-        lock(&self.objects).get(key).cloned()
-    }
-
-    pub fn keys(&self) -> Vec<String> {
-        lock(&self.objects).keys().cloned().collect()
-    }
-
-    /// From now on, every read of a key under `prefix` fails with an unexpected (retryable) error.
-    pub fn fail_reads_of(&self, prefix: &str) {
-        *lock(&self.failing_prefix) = Some(prefix.to_owned());
-    }
-
-    /// The size of every part uploaded so far, in order.
-    pub fn part_sizes(&self) -> Vec<usize> {
-        lock(&self.parts).clone()
-    }
-
-    /// The requests received so far.
-    pub fn calls(&self) -> ObjectCalls {
-        *lock(&self.calls)
-    }
-
-    fn called(&self, count: impl FnOnce(&mut ObjectCalls) -> &mut usize) {
-        *count(&mut lock(&self.calls)) += 1;
-    }
-}
-
-impl ObjectParts for InMemoryObjects {
-    type Upload = MemoryUpload;
-
-    async fn begin_upload(&self, key: &str, _content_type: &str) -> Result<MemoryUpload, StoreError> {
-        self.called(|c| &mut c.uploads_started);
-        Ok(MemoryUpload { key: key.to_owned(), body: Vec::new() })
-    }
-
-    async fn upload_part(&self, upload: &mut MemoryUpload, body: Vec<u8>) -> Result<(), StoreError> {
-        self.called(|c| &mut c.parts);
-        lock(&self.parts).push(body.len());
-        upload.body.extend(body);
-        Ok(())
-    }
-
-    async fn complete_upload(&self, upload: MemoryUpload) -> Result<(), StoreError> {
-        self.called(|c| &mut c.uploads_completed);
-        self.insert(&upload.key, upload.body);
-        Ok(())
-    }
-
-    async fn abort_upload(&self, _upload: MemoryUpload) {
-        self.called(|c| &mut c.uploads_aborted);
-    }
-}
-
-impl ObjectStore for InMemoryObjects {
-    async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
-        self.called(|c| &mut c.gets);
-        if lock(&self.failing_prefix).as_deref().is_some_and(|prefix| key.starts_with(prefix)) {
-            return Err(ObjectError::Unexpected(anyhow::anyhow!("injected: S3 is unavailable")));
-        }
-        let body = self.object(key).ok_or(ObjectError::NotFound)?;
-        let size = body.len() as u64;
-        if size > max_bytes {
-            return Err(ObjectError::TooLarge { size, max: max_bytes });
-        }
-        Ok(body)
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
-        self.called(|c| &mut c.puts);
-        self.insert(key, body);
-        Ok(())
-    }
-}
-
-impl UrlSigner for InMemoryObjects {
-    async fn presign_put(
-        &self,
-        key: &str,
-        content_type: &str,
-        content_length: u64,
-        ttl: std::time::Duration,
-    ) -> Result<String, StoreError> {
-        Ok(format!("memory://put/{key}?type={content_type}&length={content_length}&ttl={}", ttl.as_secs()))
-    }
-
-    async fn presign_get(&self, key: &str, ttl: std::time::Duration) -> Result<String, StoreError> {
-        Ok(format!("memory://get/{key}?ttl={}", ttl.as_secs()))
-    }
-}
-
-/// A [`ChunkQueue`] that records what was enqueued.
-#[derive(Debug, Default)]
-pub struct RecordingQueue {
-    sent: Mutex<Vec<crate::queue::ChunkMessage>>,
-}
-
-impl RecordingQueue {
-    pub fn sent(&self) -> Vec<crate::queue::ChunkMessage> {
-        lock(&self.sent).clone()
-    }
-}
-
-impl ChunkQueue for RecordingQueue {
-    async fn enqueue(&self, messages: &[crate::queue::ChunkMessage]) -> Result<(), StoreError> {
-        lock(&self.sent).extend_from_slice(messages);
-        Ok(())
-    }
-}
-
-/// An [`Unprocessable`] queue that records what was parked.
-#[derive(Debug, Default)]
-pub struct ParkedMessages {
-    parked: Mutex<Vec<String>>,
-}
-
-impl ParkedMessages {
-    pub fn parked(&self) -> Vec<String> {
-        lock(&self.parked).clone()
-    }
-}
-
-impl Unprocessable for ParkedMessages {
-    async fn park(&self, body: &str) -> Result<(), StoreError> {
-        lock(&self.parked).push(body.to_owned());
-        Ok(())
     }
 }
