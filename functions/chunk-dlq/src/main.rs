@@ -10,8 +10,8 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "chunk-dlq")?;
     let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "chunk-dlq")?;
     let push = PushConfig::from_env(&env)?;
     let tables = Tables::from_env(&env)?;
     let sdk = jobcast_shared::aws::load_sdk_config().await;

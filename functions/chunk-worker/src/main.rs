@@ -11,8 +11,8 @@ use chunk_worker::settings::Settings;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "chunk-worker")?;
     let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "chunk-worker")?;
     let push = PushConfig::from_env(&env)?;
     let bucket = BucketConfig::from_env(&env)?;
     let settings = Settings::from_env(&env)?;

@@ -29,8 +29,9 @@ mod test_support;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "http-api")?;
-    let config = config::Config::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "http-api")?;
+    let config = config::Config::from_env(&env)?;
     let verifier = TokenVerifier::new(&config.jwt)?;
     let sdk = load_sdk_config().await;
     let deps = handler::Deps {

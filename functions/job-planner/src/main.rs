@@ -11,8 +11,8 @@ mod settings;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "job-planner")?;
     let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "job-planner")?;
     let push = PushConfig::from_env(&env)?;
     let bucket = BucketConfig::from_env(&env)?;
     let settings = settings::Settings::from_env(&env)?;

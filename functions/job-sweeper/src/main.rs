@@ -9,8 +9,8 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "job-sweeper")?;
     let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "job-sweeper")?;
     let push = PushConfig::from_env(&env)?;
     let tables = Tables::from_env(&env)?;
     let settings = handler::Settings::from_env(&env)?;

@@ -9,8 +9,9 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-authorizer")?;
-    let config = config::Config::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "ws-authorizer")?;
+    let config = config::Config::from_env(&env)?;
     let verifier = TokenVerifier::new(&config.jwt)?;
     run(service_fn(|event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
         let verifier = &verifier;

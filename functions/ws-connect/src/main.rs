@@ -9,8 +9,9 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-connect")?;
-    let tables = Tables::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "ws-connect")?;
+    let tables = Tables::from_env(&env)?;
     let store = DynamoStore::new(dynamodb(&load_sdk_config().await), tables);
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         metrics.around(handler::handle(&store, event.payload))

@@ -15,8 +15,9 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let metrics = jobcast_shared::telemetry::init(&Env::from_process(), "ws-subscribe")?;
-    let config = config::Config::from_env(&Env::from_process())?;
+    let env = Env::from_process();
+    let metrics = jobcast_shared::telemetry::init(&env, "ws-subscribe")?;
+    let config = config::Config::from_env(&env)?;
     let sdk = load_sdk_config().await;
     let deps = handler::Deps {
         store: DynamoStore::new(dynamodb(&sdk), config.tables),
