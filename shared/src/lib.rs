@@ -26,7 +26,7 @@
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
 //! | [`aws`] | SDK configuration with explicit timeouts |
 //! | [`telemetry`] | CloudWatch EMF metrics: names, labels, flush after each invocation |
-//! | `fakes` | in-memory fakes of every port (feature `test-util`) |
+//! | `fakes` | in-memory fakes of every port, by seam: `store`, `push`, `objects`, `queues` (feature `test-util`) |
 //!
 //! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`sqs`], [`aws`] and
 //! `ManagementApiPusher`. `dev` adds what no Lambda ships: dev-token minting, PDF generators.
