@@ -250,11 +250,14 @@ def cold_start(command: list[str], event: dict, extra_env: dict, cwd: Path | Non
 
 
 def p3_cold_start(rounds: int) -> list[dict]:
-    secret = "bench-secret-bench-secret-bench-secret-0123"
+    # An identity provider's public key: the cold start reads no secret over the network.
+    private = (ROOT / "shared" / "testdata" / "rsa-private.pem").read_bytes()
+    public = (ROOT / "shared" / "testdata" / "rsa-public.pem").read_text()
     event = json.loads((ROOT / "events" / "authorizer-request.json").read_text())
     now = int(time.time())
-    event["queryStringParameters"]["token"] = pyjwt.encode({"sub": "alice", "exp": now + 3600}, secret, "HS256")
-    env = {"JWT_SECRET": secret, "JWT_ALGORITHM": "HS256"}
+    claims = {"sub": "alice", "exp": now + 3600, "iss": "https://idp.bench", "aud": "jobcast"}
+    event["queryStringParameters"]["token"] = pyjwt.encode(claims, private, "RS256")
+    env = {"JWT_PUBLIC_KEY": public, "JWT_ISSUER": "https://idp.bench", "JWT_AUDIENCE": "jobcast"}
     tools = {
         "jobcast ws-authorizer (Rust)": ([str(RELEASE / "ws-authorizer")], None),
         "Python 3.11 + PyJWT + boto3 (awslambdaric)": ([PY, "-m", "awslambdaric", "authorizer.handler"],
@@ -565,7 +568,7 @@ def report(args, p1, split, p2, p3, p6, p4, p5, p8) -> str:
     ]
     if p5:
         lines += [
-            "One 200-byte update to N open WebSocket connections of one user through the local Management API: "
+            "One 200-byte update to N open WebSocket connections (2 per user: a user may hold only MaxConnectionsPerUser) through the local Management API: "
             "jobcast's `fan_out` (the functions' own code, 16 posts in flight, Rust SDK; run from "
             f"`jobcast-dev fanout`, {'debug' if args.smoke else 'release'} build) vs the same fan-out with boto3 (16 threads). SDK clients are built and warmed "
             "before timing; every push is confirmed received by the clients.",

@@ -64,6 +64,17 @@ class Socket:
         self.ws.close()
 
 
+def dev_token(env: dict, user: str, ttl: int = 3600) -> str:
+    """An HS256 token signed with the stack's generated secret, carrying the stack's iss and aud."""
+    now = int(time.time())
+    claims = {"sub": user, "iat": now, "exp": now + ttl}
+    if env.get("JOBCAST_JWT_ISSUER"):
+        claims["iss"] = env["JOBCAST_JWT_ISSUER"]
+    if env.get("JOBCAST_JWT_AUDIENCE"):
+        claims["aud"] = env["JOBCAST_JWT_AUDIENCE"]
+    return pyjwt.encode(claims, env["JOBCAST_JWT_SECRET"], "HS256")
+
+
 def millis(rfc3339: str) -> float:
     return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000
 
@@ -78,8 +89,7 @@ def http(method: str, url: str, token: str, body: bytes | None = None, headers: 
 
 def push_latency(env: dict, pdf: bytes, jobs: int, pushes: int) -> dict:
     user = f"bench-{int(time.time())}"
-    now = int(time.time())
-    token = pyjwt.encode({"sub": user, "iat": now, "exp": now + 3600}, env["JOBCAST_JWT_SECRET"], "HS256")
+    token = dev_token(env, user)
     socket = Socket(f"{env['JOBCAST_WS_URL']}?token={token}")
     end_to_end = []
     try:
@@ -123,9 +133,10 @@ def push_latency(env: dict, pdf: bytes, jobs: int, pushes: int) -> dict:
 
 
 class Crowd:
-    """N WebSocket clients of one user on one asyncio loop, counting what they receive."""
+    """WebSocket clients (one per URL) on one asyncio loop, counting what they receive."""
 
-    def __init__(self, url: str, count: int):
+    def __init__(self, urls: list[str]):
+        count = len(urls)
         import asyncio
 
         from websockets.asyncio.client import connect as aconnect
@@ -135,7 +146,7 @@ class Crowd:
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
 
-        async def client():
+        async def client(url):
             async with aconnect(url, open_timeout=300, max_size=2**20) as ws:
                 async for _ in ws:
                     with self.lock:
@@ -144,7 +155,7 @@ class Crowd:
         async def main():
             self.tasks = []
             for start in range(0, count, 25):  # connect in waves, within the stack's pace
-                batch = [asyncio.create_task(client()) for _ in range(start, min(count, start + 25))]
+                batch = [asyncio.create_task(client(urls[i])) for i in range(start, min(count, start + 25))]
                 self.tasks += batch
                 await asyncio.sleep(0.5)
             self.ready.set()
@@ -173,21 +184,29 @@ class Crowd:
 def fan_out(env: dict, rust_fanout: list[str], sizes: list[int], rounds: int, workdir) -> list[dict]:
     from concurrent.futures import ThreadPoolExecutor
 
-    user = f"bench-fan-{int(time.time())}"
-    now = int(time.time())
-    token = pyjwt.encode({"sub": user, "iat": now, "exp": now + 3600}, env["JOBCAST_JWT_SECRET"], "HS256")
-    crowd = Crowd(f"{env['JOBCAST_WS_URL']}?token={token}", max(sizes))
+    # A user may hold only a few connections (MaxConnectionsPerUser), so the crowd is many
+    # users with a few each; the Management API posts are the same either way.
+    per_user = 2  # within the test stack's MaxConnectionsPerUser=3
+    stamp = int(time.time())
+    users = [f"bench-fan-{stamp}-{i}" for i in range((max(sizes) + per_user - 1) // per_user)]
+    urls = [f"{env['JOBCAST_WS_URL']}?token={dev_token(env, users[i // per_user])}" for i in range(max(sizes))]
+    crowd = Crowd(urls)
     session = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     ddb = boto3.client("dynamodb", endpoint_url=env["JOBCAST_ENDPOINT"], **session)
+
+    def connection_ids() -> list[str]:
+        return [item["connectionId"]["S"]
+                for user in users
+                for page in ddb.get_paginator("query").paginate(
+                    TableName=env["JOBCAST_CONNECTIONS_TABLE"], IndexName="byUser",
+                    KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": {"S": user}})
+                for item in page["Items"]]
+
     ids = []
     # Each connect runs the authorizer and ws-connect on the local stack: allow a few minutes.
     deadline = time.monotonic() + 300
     while len(ids) < max(sizes) and time.monotonic() < deadline:
-        ids = [item["connectionId"]["S"]
-               for page in ddb.get_paginator("query").paginate(
-                   TableName=env["JOBCAST_CONNECTIONS_TABLE"], IndexName="byUser",
-                   KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": {"S": user}})
-               for item in page["Items"]]
+        ids = connection_ids()
         time.sleep(0.2)
     if len(ids) < max(sizes):
         raise SystemExit(f"only {len(ids)} of {max(sizes)} connections came up")
@@ -479,11 +498,11 @@ def peak_memory(env: dict, ministack_pid: int, template: Path, make_inputs, time
     planner = next(name for name, label in labels.items() if label == "job-planner")
     limits = stack_limits(env, planner)
     bootstraps = Bootstraps(ministack_pid, labels)
-    user = f"bench-mem-{int(time.time())}"
+    stamp = int(time.time())
     rows = []
-    for label, pdf in make_inputs(limits):
-        now = int(time.time())
-        token = pyjwt.encode({"sub": user, "iat": now, "exp": now + 3600}, env["JOBCAST_JWT_SECRET"], "HS256")
+    for i, (label, pdf) in enumerate(make_inputs(limits)):
+        # A user per input: the inputs come faster than one user's jobs-per-minute allowance.
+        token = dev_token(env, f"bench-mem-{stamp}-{i}")
         data = pdf.read_bytes()
         if fresh:
             recycle(env, list(labels))

@@ -196,12 +196,18 @@ def main() -> None:
         "JOBCAST_CHUNKS_TABLE": outputs["ChunksTableName"],
         "JOBCAST_CONNECTIONS_TABLE": outputs["ConnectionsTableName"],
         "JOBCAST_SUBSCRIPTIONS_TABLE": outputs["SubscriptionsTableName"],
+        "JOBCAST_LIMITS_TABLE": outputs["LimitsTableName"],
         "JOBCAST_CHUNK_QUEUE_URL": outputs["ChunkQueueUrl"],
         "JOBCAST_CHUNK_DLQ_URL": outputs["ChunkDeadLetterQueueUrl"],
         "JOBCAST_UNPROCESSABLE_QUEUE_URL": outputs["UnprocessableQueueUrl"],
         "JOBCAST_BUCKET": outputs["BucketName"],
         "JOBCAST_SWEEPER_FUNCTION": outputs["JobSweeperFunctionName"],
     }
+    if "JwtSecretArn" in outputs:
+        # The stack generated the HS256 secret; the dev tooling mints tokens with it.
+        secret = client("secretsmanager", args.endpoint).get_secret_value(SecretId=outputs["JwtSecretArn"])
+        env["JOBCAST_JWT_SECRET_ARN"] = outputs["JwtSecretArn"]
+        env["JOBCAST_JWT_SECRET"] = secret["SecretString"]
     args.env_out.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
     print(f"deployed stack {args.stack} in {time.monotonic() - started:.1f}s", file=sys.stderr)
 

@@ -67,6 +67,7 @@ instance_dir() { printf '%s/%s' "$LOCAL" "$1"; }
 stop_instance() {
   local dir pid
   dir="$(instance_dir "$1")"
+  stop_idp "$1"
   [ -f "$dir/ministack.pid" ] || return 0
   pid="$(cat "$dir/ministack.pid")"
   # A stale pid file may name an unrelated process by now: only ever stop a MiniStack.
@@ -105,23 +106,68 @@ start_instance() {
   die "MiniStack did not become ready; see $dir/ministack.log"
 }
 
-# deploy_instance NAME PORT [Key=Value...] : deploy template.yaml with a fresh dev JWT secret.
-deploy_instance() {
-  local name="$1" port="$2" dir secret param
-  shift 2
-  local params=()
-  for param in "$@"; do params+=(--param "$param"); done
+# The dev identity provider of an instance listens on its MiniStack port plus this.
+IDP_PORT_OFFSET=100
+
+stop_idp() {
+  local pid_file pid
+  pid_file="$(instance_dir "$1")/idp.pid"
+  [ -f "$pid_file" ] || return 0
+  pid="$(cat "$pid_file")"
+  if kill -0 "$pid" 2>/dev/null && grep -qa http.server "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pid_file"
+}
+
+# start_idp NAME PORT : a dev identity provider for the instance: an RSA key (kept outside what
+# is served), its JWKS and an OpenID discovery document, served on 127.0.0.1:PORT. The stack
+# finds the keys through discovery, as it would at Cognito or Auth0; jobcast-dev mints RS256
+# tokens with the key, and a test rotates it by rewriting the served JWKS.
+start_idp() {
+  local name="$1" port="$2" dir
   dir="$(instance_dir "$name")"
-  secret="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  stop_idp "$name"
+  rm -rf "$dir/idp" "$dir/idp-keys"
+  mkdir -p "$dir/idp/.well-known" "$dir/idp-keys"
+  chmod 700 "$dir/idp-keys"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/idp-keys/dev-1.pem" 2>/dev/null
+  "$CARGO_TARGET_DIR/debug/jobcast-dev" jwks "dev-1=$dir/idp-keys/dev-1.pem" >"$dir/idp/jwks.json"
+  printf '{"issuer": "http://127.0.0.1:%s", "jwks_uri": "http://127.0.0.1:%s/jwks.json"}\n' "$port" "$port" \
+    >"$dir/idp/.well-known/openid-configuration"
+  python3 -m http.server --bind 127.0.0.1 --directory "$dir/idp" "$port" >"$dir/idp.log" 2>&1 < /dev/null &
+  echo $! >"$dir/idp.pid"
+  local i
+  for i in $(seq 1 50); do
+    curl -sf "http://127.0.0.1:$port/jwks.json" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "the dev identity provider did not start; see $dir/idp.log"
+}
+
+# deploy_instance NAME PORT [Key=Value...] : deploy template.yaml against the instance, with its
+# dev identity provider (and the stack's own generated HS256 secret) as token issuers.
+deploy_instance() {
+  local name="$1" port="$2" dir param idp_port issuer
+  shift 2
+  dir="$(instance_dir "$name")"
+  idp_port=$((port + IDP_PORT_OFFSET))
+  issuer="http://127.0.0.1:$idp_port"
+  start_idp "$name" "$idp_port"
+  local params=(--param "JwtIssuer=$issuer" --param JwtAudience=jobcast-local --param JwtDiscovery=true)
+  for param in "$@"; do params+=(--param "$param"); done
   "$LOCAL/tools/bin/python" "$ROOT/infra/deploy_local.py" \
     --endpoint "http://127.0.0.1:$port" \
     --template "$ROOT/template.yaml" \
     --bin-dir "$CARGO_TARGET_DIR/debug" \
     --stack jobcast \
-    --param "JwtSecret=$secret" "${params[@]}" \
+    "${params[@]}" \
     --env-out "$dir/stack.env"
   {
-    echo "export JOBCAST_JWT_SECRET='$secret'"
+    echo "export JOBCAST_JWT_ISSUER='$issuer'"
+    echo "export JOBCAST_JWT_AUDIENCE='jobcast-local'"
+    echo "export JOBCAST_IDP_DIR='$dir/idp'"
+    echo "export JOBCAST_IDP_KEY='$dir/idp-keys/dev-1.pem'"
     echo "export AWS_ENDPOINT_URL='http://127.0.0.1:$port'"
     echo "export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1"
     echo "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
@@ -129,7 +175,8 @@ deploy_instance() {
   chmod 600 "$dir/stack.env"
 }
 
-# mint_token NAME USER [TTL] : a dev token signed with the instance's secret.
+# mint_token NAME USER [TTL] [--rs256] : a dev token for the instance (HS256 with its secret, or
+# RS256 from its dev identity provider).
 mint_token() {
   local dir
   dir="$(instance_dir "$1")"
@@ -137,6 +184,6 @@ mint_token() {
   (
     # shellcheck disable=SC1091
     . "$dir/stack.env"
-    "$CARGO_TARGET_DIR/debug/jobcast-dev" token --user "$2" --ttl "${3:-3600}"
+    "$CARGO_TARGET_DIR/debug/jobcast-dev" token --user "$2" --ttl "${3:-3600}" ${4:+"$4"}
   )
 }

@@ -3,10 +3,12 @@
 //
 //   GET /                      the built demo (dist/demo; `npm run build` first)
 //   GET /config.json           {httpUrl, wsUrl} of the local stack
-//   GET /dev/token?user=NAME   {token, user, expiresAt}: an HS256 JWT {sub, iat, exp}
+//   GET /dev/token?user=NAME   {token, user, expiresAt}: an HS256 JWT {sub, iat, exp}, plus iss
+//                              and aud when JOBCAST_JWT_ISSUER / JOBCAST_JWT_AUDIENCE are set,
 //                              signed with JOBCAST_JWT_SECRET (optional &ttl=SECONDS, ≤ 1 day)
 //
 // Environment: JOBCAST_HTTP_URL, JOBCAST_WS_URL, JOBCAST_JWT_SECRET (source .local/dev/stack.env),
+// JOBCAST_JWT_ISSUER and JOBCAST_JWT_AUDIENCE (optional: set them when the stack requires them),
 // JOBCAST_WEB_HOST (default 127.0.0.1), JOBCAST_WEB_PORT (default 8080), JOBCAST_WEB_ROOT.
 
 import { createHmac } from "node:crypto";
@@ -33,10 +35,18 @@ function base64url(data) {
   return Buffer.from(data).toString("base64url");
 }
 
-/** An HS256 JWT with exactly {sub, iat, exp}, as the stack's verifier expects. */
-export function signToken(secret, user, ttlSeconds = 3600, nowSeconds = Math.floor(Date.now() / 1000)) {
+/**
+ * An HS256 JWT with {sub, iat, exp}, as the stack's verifier expects, and `iss` / `aud` when
+ * given (a stack configured with an issuer or audience refuses tokens without them).
+ */
+export function signToken(secret, user, ttlSeconds = 3600, nowSeconds = Math.floor(Date.now() / 1000), { issuer, audience } = {}) {
   const header = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const payload = base64url(JSON.stringify({ sub: user, iat: nowSeconds, exp: nowSeconds + ttlSeconds }));
+  const claims = { sub: user };
+  if (issuer) claims.iss = issuer;
+  if (audience) claims.aud = audience;
+  claims.iat = nowSeconds;
+  claims.exp = nowSeconds + ttlSeconds;
+  const payload = base64url(JSON.stringify(claims));
   const signature = createHmac("sha256", Buffer.from(secret, "utf8")).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
 }
@@ -52,8 +62,8 @@ function send(res, status, body, type = "application/json; charset=utf-8") {
   res.end(data);
 }
 
-/** Creates (does not start) the server. `options`: {root, httpUrl, wsUrl, secret}. */
-export function createDevServer({ root, httpUrl, wsUrl, secret }) {
+/** Creates (does not start) the server. `options`: {root, httpUrl, wsUrl, secret, issuer?, audience?}. */
+export function createDevServer({ root, httpUrl, wsUrl, secret, issuer, audience }) {
   const rootDir = resolve(root);
   return createServer(async (req, res) => {
     try {
@@ -76,7 +86,7 @@ export function createDevServer({ root, httpUrl, wsUrl, secret }) {
         }
         if (!secret) return send(res, 500, { error: { code: "internal", message: "JOBCAST_JWT_SECRET is not set" } });
         const now = Math.floor(Date.now() / 1000);
-        return send(res, 200, { token: signToken(secret, user, ttl, now), user, expiresAt: now + ttl });
+        return send(res, 200, { token: signToken(secret, user, ttl, now, { issuer, audience }), user, expiresAt: now + ttl });
       }
       // Static files of the built demo; nothing outside the root.
       let path;
@@ -117,6 +127,8 @@ if (isMain) {
     httpUrl: process.env.JOBCAST_HTTP_URL,
     wsUrl: process.env.JOBCAST_WS_URL,
     secret: process.env.JOBCAST_JWT_SECRET,
+    issuer: process.env.JOBCAST_JWT_ISSUER || undefined,
+    audience: process.env.JOBCAST_JWT_AUDIENCE || undefined,
   });
   server.on("error", (error) => {
     console.error(`serve.mjs: ${error.message}`);

@@ -6,7 +6,8 @@ import os
 import boto3
 import jwt
 
-SECRET = os.environ["JWT_SECRET"].encode()
+PUBLIC_KEY = os.environ["JWT_PUBLIC_KEY"]
+ISSUER, AUDIENCE = os.environ["JWT_ISSUER"], os.environ["JWT_AUDIENCE"]
 # What a typical Python function pays at init: the SDK import and one client.
 SESSION_CLIENT = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
 
@@ -15,7 +16,8 @@ def handler(event, _context):
     arn = event.get("methodArn", "*")
     token = (event.get("queryStringParameters") or {}).get("token", "")
     try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token, PUBLIC_KEY, algorithms=["RS256"], issuer=ISSUER, audience=AUDIENCE,
+                            options={"require": ["exp", "sub", "iss", "aud"]})
         effect, principal, context = "Allow", claims["sub"], {"userId": claims["sub"]}
     except jwt.PyJWTError:
         effect, principal, context = "Deny", "anonymous", {}

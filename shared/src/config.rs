@@ -66,6 +66,7 @@ pub struct Tables {
     pub chunks: String,
     pub connections: String,
     pub subscriptions: String,
+    pub limits: String,
 }
 
 impl Tables {
@@ -75,6 +76,7 @@ impl Tables {
             chunks: env.required("CHUNKS_TABLE")?,
             connections: env.required("CONNECTIONS_TABLE")?,
             subscriptions: env.required("SUBSCRIPTIONS_TABLE")?,
+            limits: env.required("LIMITS_TABLE")?,
         })
     }
 }
@@ -151,6 +153,18 @@ impl crate::pdf::PdfLimits {
 /// API Gateway closes every connection after 2 h; the margin covers clock skew and retries.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600 + 15 * 60);
 
+/// How long a job (and its result link) lives unless `JOB_RETENTION_DAYS` says otherwise:
+/// the bucket's lifecycle deletes results after as many days (`ResultRetentionDays`).
+pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub fn job_retention(env: &Env) -> Result<Duration, ConfigError> {
+    let days: u64 = env.parsed_or("JOB_RETENTION_DAYS", DEFAULT_JOB_RETENTION.as_secs() / 86_400)?;
+    if days == 0 {
+        return Err(ConfigError::invalid("JOB_RETENTION_DAYS", "must be at least 1"));
+    }
+    Ok(Duration::from_secs(days * 86_400))
+}
+
 /// How long a chunk's completion mark is kept for de-duplicating redeliveries.
 pub const CHUNK_MARK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -158,19 +172,20 @@ pub const CHUNK_MARK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 mod tests {
     use super::*;
 
-    const REQUIRED: [(&str, &str); 4] = [
+    const REQUIRED: [(&str, &str); 5] = [
         ("JOBS_TABLE", "jobs"),
         ("CHUNKS_TABLE", "chunks"),
         ("CONNECTIONS_TABLE", "connections"),
         ("SUBSCRIPTIONS_TABLE", "subscriptions"),
+        ("LIMITS_TABLE", "limits"),
     ];
 
     #[test]
     fn every_table_is_named_by_its_variable() {
         let tables = Tables::from_env(&Env::from_pairs(REQUIRED)).expect("every table named");
         assert_eq!(
-            [tables.jobs, tables.chunks, tables.connections, tables.subscriptions],
-            ["jobs", "chunks", "connections", "subscriptions"]
+            [tables.jobs, tables.chunks, tables.connections, tables.subscriptions, tables.limits],
+            ["jobs", "chunks", "connections", "subscriptions", "limits"]
         );
     }
 

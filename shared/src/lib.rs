@@ -11,7 +11,7 @@
 //! | [`ids`] | `JobId`, `UserId`, `ConnectionId`, `ChunkIndex`: parsed once, valid after |
 //! | [`job`] | `Job`, `Stage`, `JobStatus` and the progress checkpoint table |
 //! | [`protocol`] | client frames (`action`) and server messages (`type`), `JobSnapshot` |
-//! | [`auth`] | `TokenVerifier` (HS256 / RS256 / ES256) and dev-token minting |
+//! | [`auth`] | `TokenVerifier`: HS256 (a secret), RS256 / ES256 (a public key, or an identity provider's JWKS cached in `auth::jwks`); authorizer context; dev-token and dev-JWKS minting |
 //! | [`config`] | `Env`, `Tables`, `PushConfig`, TTLs |
 //! | [`ports`] | the traits handlers see (`JobReader`, `ProgressRecorder`, `Pusher`, …) |
 //! | [`pdf`] | bounded load, one-chunk-at-a-time split, budgeted text extraction, generators (`dev`) |
@@ -19,20 +19,21 @@
 //! | [`objects`] | `StreamingObject`: an object of any size written one part at a time |
 //! | [`keys`] | object keys in the bucket |
 //! | [`clock`] | epoch seconds (TTLs) and milliseconds (jobs) |
-//! | [`dynamo`] | DynamoDB adapter for every store port: `item` mapping, one `retry_on_conflict`, `jobs` (and the sparse `byOpenStage` index), `progress` (chunk marks, counter, merge), `rooms` (connections, subscriptions) |
+//! | [`dynamo`] | DynamoDB adapter for every store port: `item` mapping, one `retry_on_conflict`, `jobs` (and the sparse `byOpenStage` index), `progress` (chunk marks, counter, merge), `rooms` (connections, subscriptions, the per-connection subscription set), `limits` (per-user counters with leases) |
 //! | [`s3`] | S3 adapter: objects, multipart uploads, presigned URLs |
 //! | [`sqs`] | SQS adapters: the chunk queue, the unprocessable queue |
 //! | [`push`] | Management API adapter, bounded fan-out, push-to-subscribers, best-effort notify |
 //! | [`queue`] | `ChunkMessage`, the chunk queue's message |
-//! | [`aws`] | SDK configuration with explicit timeouts |
+//! | [`aws`] | SDK configuration with explicit timeouts; the Secrets Manager read and the token verifier (feature `tokens`) |
 //! | [`telemetry`] | CloudWatch EMF metrics: names, labels, flush after each invocation |
 //! | `fakes` | in-memory fakes of every port, by seam: `store`, `push`, `objects`, `queues` (feature `test-util`) |
 //!
 //! `aws` (default) gates the adapters: [`dynamo`], [`s3`], [`sqs`], [`aws`] and
-//! `ManagementApiPusher`. `dev` adds what no Lambda ships: dev-token minting, PDF generators.
+//! `ManagementApiPusher`; `tokens` adds what the two functions that verify tokens need: the Secrets
+//! Manager read and the HTTPS fetch of an identity provider's keys. `dev` adds what no Lambda ships: dev-token minting, PDF generators.
 
 pub mod auth;
-#[cfg(feature = "aws")]
+#[cfg(any(feature = "aws", feature = "tokens"))]
 pub mod aws;
 pub mod clock;
 pub mod config;

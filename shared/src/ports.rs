@@ -27,6 +27,35 @@ pub struct Connection {
     pub connected_at: i64,
     /// TTL, epoch seconds.
     pub expires_at: u64,
+    /// Epoch second after which the connection's token no longer counts: frames get
+    /// `token_expired`, pushes skip it and it is closed.
+    pub token_expires_at: u64,
+}
+
+/// The connections a push would go to, split by whether their token still counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub live: Vec<ConnectionId>,
+    /// Connections whose token has expired: not pushed to, but closed.
+    pub expired: Vec<ConnectionId>,
+}
+
+impl Targets {
+    /// Sorts a connection into `live` or `expired` by its token's expiry.
+    pub fn add(&mut self, connection: ConnectionId, token_expires_at: u64, now: u64) {
+        if token_expires_at > now { self.live.push(connection) } else { self.expired.push(connection) }
+    }
+}
+
+/// What became of a subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// Subscribed now, or already subscribed before.
+    Yes,
+    /// The connection already follows as many jobs as it may.
+    TooMany,
+    /// The connection's row is gone (it disconnected meanwhile).
+    ConnectionGone,
 }
 
 /// The outcome of recording one chunk's completion.
@@ -97,22 +126,29 @@ pub trait JobWriter: Send + Sync {
     fn create_job(&self, job: &Job) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// `dynamodb:PutItem` / `DeleteItem` on connections, `Query` + `DeleteItem` on subscriptions.
+/// `dynamodb:PutItem` / `DeleteItem` on connections, `Query` + `DeleteItem` on subscriptions,
+/// `UpdateItem` on limits (the user's connection allowance).
 pub trait ConnectionStore: Send + Sync {
     fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes the connection and every subscription it holds. Removing a missing one is fine.
+    /// Removes the connection and every subscription it holds, and gives its slot in the
+    /// user's connection allowance back (only the call that removed the row does). Removing a
+    /// missing one is fine.
     fn delete_connection(&self, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The rooms: which connections watch which job.
 pub trait SubscriptionStore: Send + Sync {
+    /// Subscribes `connection` to `job` unless it already follows `max_per_connection` other
+    /// jobs: the count is checked and raised in one conditional write on the connection's row.
+    /// The subscription carries the connection's token expiry, so pushes can skip it.
     fn subscribe(
         &self,
         job: &JobId,
         connection: &ConnectionId,
         user: &UserId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        max_per_connection: u32,
+    ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send;
 
     fn unsubscribe(
         &self,
@@ -120,9 +156,56 @@ pub trait SubscriptionStore: Send + Sync {
         connection: &ConnectionId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The job's live (unexpired) subscribers, read consistently so that a subscription written
-    /// before a change is always seen by the push of that change.
-    fn subscribers(&self, job: &JobId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    /// The job's subscribers (rows past their TTL left out), read consistently so that a
+    /// subscription written before a change is always seen by the push of that change.
+    fn subscribers(&self, job: &JobId) -> impl Future<Output = Result<Targets, StoreError>> + Send;
+}
+
+/// A per-user allowance, counted in one item per user (and window) of the limits table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Open WebSocket connections.
+    Connections,
+    /// Jobs created and not yet completed or failed.
+    JobsInFlight,
+    /// Jobs created in the minute starting at this epoch second.
+    JobsPerMinute { window_start: u64 },
+}
+
+impl Allowance {
+    /// How long a count lives without being raised again. Past it, everything it counted has
+    /// ended (a connection lives at most 2 h, a job is ended by the sweeper well within a day,
+    /// a window is over), so a count left high by a crashed caller heals by starting over.
+    pub fn lease(self) -> Duration {
+        match self {
+            Allowance::Connections => crate::config::CONNECTION_TTL,
+            Allowance::JobsInFlight => Duration::from_secs(24 * 3600),
+            Allowance::JobsPerMinute { .. } => Duration::from_secs(120),
+        }
+    }
+
+    /// The limits-table key of `user`'s count.
+    pub fn key(self, user: &UserId) -> String {
+        match self {
+            Allowance::Connections => format!("{user}#connections"),
+            Allowance::JobsInFlight => format!("{user}#in-flight"),
+            Allowance::JobsPerMinute { window_start } => format!("{user}#jobs#{window_start}"),
+        }
+    }
+}
+
+/// `dynamodb:UpdateItem` on limits: per-user allowances, each a conditional `ADD` with a bound.
+pub trait UserLimits: Send + Sync {
+    /// Takes one unit of `user`'s `allowance` if fewer than `max` are taken; `false` if not.
+    fn acquire(
+        &self,
+        user: &UserId,
+        allowance: Allowance,
+        max: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives one unit back (never below zero).
+    fn release(&self, user: &UserId, allowance: Allowance) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Progress bookkeeping for chunk workers; every method is safe under concurrency and retries.
@@ -207,7 +290,8 @@ pub trait StuckJobs: Send + Sync {
 /// `dynamodb:UpdateItem` on jobs: conditional stage moves.
 pub trait JobStages: Send + Sync {
     /// `Some(job after)` when the move happened, `None` when the job was not in `from` (or is
-    /// missing): of two racing callers, exactly one gets `Some`. Bumps `seq`.
+    /// missing): of two racing callers, exactly one gets `Some`. Bumps `seq`. A move to a
+    /// terminal stage gives the owner's in-flight slot back (`UpdateItem` on limits).
     fn advance(
         &self,
         job: &JobId,
@@ -217,8 +301,8 @@ pub trait JobStages: Send + Sync {
 
 /// `dynamodb:Query` on the connections table's `byUser` index: the user room.
 pub trait UserRoom: Send + Sync {
-    /// The user's live (unexpired) connections.
-    fn connections_of(&self, user: &UserId) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    /// The user's connections (rows past their TTL left out).
+    fn connections_of(&self, user: &UserId) -> impl Future<Output = Result<Targets, StoreError>> + Send;
 }
 
 /// Why an object could not be read.
@@ -306,7 +390,10 @@ pub enum PushError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// `execute-api:ManageConnections` (POST `@connections/{id}`).
+/// `execute-api:ManageConnections` (POST and DELETE `@connections/{id}`).
 pub trait Pusher: Send + Sync {
     fn push(&self, connection: &ConnectionId, payload: &[u8]) -> impl Future<Output = Result<(), PushError>> + Send;
+
+    /// Closes the connection from the server side. Closing one already gone is fine.
+    fn close(&self, connection: &ConnectionId) -> impl Future<Output = Result<(), PushError>> + Send;
 }

@@ -88,6 +88,11 @@ pub enum ErrorCode {
     /// The job does not exist *or* belongs to someone else: the two are indistinguishable.
     NotFound,
     Unauthorized,
+    /// The connection's token has expired: the server closes the socket after this reply;
+    /// reconnect with a fresh token.
+    TokenExpired,
+    /// The connection follows as many jobs as it may; unsubscribe from one first.
+    TooManySubscriptions,
     Internal,
 }
 

@@ -7,7 +7,7 @@ use futures::StreamExt as _;
 
 use crate::ids::{ConnectionId, JobId, UserId};
 use crate::job::{Job, Stage};
-use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore, UserRoom};
+use crate::ports::{ConnectionStore, PushError, Pusher, StoreError, SubscriptionStore, Targets, UserRoom};
 use crate::protocol::{JobSnapshot, ServerMessage};
 use crate::telemetry::{self, label, name};
 
@@ -16,6 +16,7 @@ pub use management::ManagementApiPusher;
 
 #[cfg(feature = "aws")]
 mod management {
+    use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
     use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
     use aws_sdk_apigatewaymanagement::primitives::Blob;
 
@@ -51,6 +52,17 @@ mod management {
                     PostToConnectionError::GoneException(_) => Err(PushError::Gone),
                     PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
                     other => Err(PushError::Unexpected(anyhow::Error::new(other).context("post_to_connection"))),
+                },
+            }
+        }
+
+        async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+            match self.client.delete_connection().connection_id(connection.as_str()).send().await {
+                Ok(_) => Ok(()),
+                Err(err) => match err.into_service_error() {
+                    DeleteConnectionError::GoneException(_) => Ok(()),
+                    DeleteConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
+                    other => Err(PushError::Unexpected(anyhow::Error::new(other).context("delete_connection"))),
                 },
             }
         }
@@ -160,20 +172,42 @@ where
     deliver(store, pusher, concurrency, &targets, message).await
 }
 
-/// Fans `message` out to `targets` and deletes the rows of those that answered 410.
+/// Fans `message` out to the live targets, closes those whose token has expired, and deletes
+/// the rows of both those and the ones that answered 410.
 async fn deliver<S: ConnectionStore, P: Pusher>(
     store: &S,
     pusher: &P,
     concurrency: usize,
-    targets: &[ConnectionId],
+    targets: &Targets,
     message: &ServerMessage,
 ) -> Result<FanOut, StoreError> {
-    let report = fan_out(pusher, targets, &message.to_json(), concurrency).await;
+    for expired in &targets.expired {
+        close_expired(store, pusher, expired).await?;
+    }
+    let report = fan_out(pusher, &targets.live, &message.to_json(), concurrency).await;
     for gone in &report.gone {
         tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
         store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
     }
     Ok(report)
+}
+
+/// Ends a connection whose token has expired: closed at API Gateway, then its rows deleted.
+/// If the close fails the rows stay, so the next push (or frame) tries again.
+pub async fn close_expired<S: ConnectionStore, P: Pusher>(
+    store: &S,
+    pusher: &P,
+    connection: &ConnectionId,
+) -> Result<(), StoreError> {
+    match pusher.close(connection).await {
+        Ok(()) => {
+            tracing::info!(connection_id = %connection, "token expired; connection closed");
+            telemetry::count_by(name::CONNECTIONS_CLOSED, label::REASON, "token_expired", 1);
+            store.delete_connection(connection).await.with_context(|| format!("deleting expired {connection}"))?;
+        }
+        Err(err) => tracing::warn!(connection_id = %connection, error = %err, "could not close an expired connection"),
+    }
+    Ok(())
 }
 
 /// Tells clients about jobs: what every function that changes a job calls.
@@ -280,13 +314,37 @@ mod tests {
         let alice = UserId::parse("alice").expect("id");
         store.connect(&conn("live"), &alice);
         store.connect(&conn("dead"), &alice);
-        store.subscribe(&job, &conn("live"), &alice).await.expect("subscribe");
-        store.subscribe(&job, &conn("dead"), &alice).await.expect("subscribe");
+        store.subscribe(&job, &conn("live"), &alice, 10).await.expect("subscribe");
+        store.subscribe(&job, &conn("dead"), &alice, 10).await.expect("subscribe");
         pusher.mark_gone(&conn("dead"));
 
         let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong).await.expect("push");
         assert_eq!(report.delivered, 1);
-        assert_eq!(store.subscribers(&job).await.expect("read"), vec![conn("live")]);
+        assert_eq!(store.subscribers(&job).await.expect("read").live, vec![conn("live")]);
         assert!(!store.has_connection(&conn("dead")));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_whose_token_expired_is_not_pushed_to_but_closed() {
+        let store = InMemoryStore::default();
+        let pusher = RecordingPusher::default();
+        let job = JobId::parse("j1").expect("id");
+        let alice = UserId::parse("alice").expect("id");
+        store.connect(&conn("fresh"), &alice);
+        store.connect_until(&conn("stale"), &alice, crate::clock::epoch_seconds() - 1);
+        for c in ["fresh", "stale"] {
+            store.subscribe(&job, &conn(c), &alice, 10).await.expect("subscribe");
+        }
+        let report = push_to_subscribers(&store, &pusher, 8, &job, &ServerMessage::Pong).await.expect("push");
+        assert_eq!(report.delivered, 1);
+        assert!(pusher.sent_to(&conn("stale")).is_empty(), "nothing goes to an expired token");
+        assert_eq!(pusher.closed(), vec![conn("stale")]);
+        assert!(!store.has_connection(&conn("stale")), "its rows go with it");
+        assert_eq!(store.subscribers(&job).await.expect("read").live, vec![conn("fresh")]);
+        // The user room skips it the same way.
+        store.connect_until(&conn("stale2"), &alice, crate::clock::epoch_seconds() - 1);
+        push_to_user(&store, &pusher, 8, &alice, &ServerMessage::Pong).await.expect("push");
+        assert!(pusher.sent_to(&conn("stale2")).is_empty());
+        assert_eq!(pusher.closed(), vec![conn("stale"), conn("stale2")]);
     }
 }

@@ -26,6 +26,9 @@ pub mod name {
     pub const CONNECTIONS_REFUSED: &str = "ConnectionsRefused";
     /// `subscribe_job` answered with a snapshot.
     pub const SUBSCRIPTIONS: &str = "Subscriptions";
+    /// A per-user limit refused a request, by `Reason` (connections, subscriptions,
+    /// jobs_per_minute, jobs_in_flight).
+    pub const LIMITS_REACHED: &str = "LimitsReached";
     /// Reconnects the browser client reports (a `ping` field after it reconnected).
     pub const CLIENT_RECONNECTS: &str = "ClientReconnects";
     /// Posts the Management API accepted.

@@ -1,14 +1,16 @@
 //! The AWS adapters exercised for real against the deployed tables and Management API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use jobcast_shared::clock;
 use jobcast_shared::ids::{ChunkIndex, ConnectionId, JobId};
 use jobcast_shared::job::Stage;
 use jobcast_shared::ports::{
-    ChunkRecord, JobReader as _, JobWriter as _, ProgressRecorder as _, PushError, Pusher as _, SubscriptionStore as _,
+    ChunkRecord, ConnectionStore as _, JobReader as _, JobWriter as _, ProgressRecorder as _, PushError, Pusher as _,
+    Subscribed, SubscriptionStore as _,
 };
 use jobcast_shared::protocol::ServerMessage;
 
-use crate::helpers::{Stack, user};
+use crate::helpers::{Stack, connection_row, user};
 
 fn chunk(i: u64) -> ChunkIndex {
     ChunkIndex::parse(i).expect("index")
@@ -68,7 +70,8 @@ async fn expired_subscriptions_are_not_pushed_to() {
     let alice = user("alice");
     let job = stack.seed_job(&alice, 2).await;
     let live = ConnectionId::parse("liveAAAAAAAAAA=").expect("id");
-    store.subscribe(&job.id, &live, &alice).await.expect("subscribe");
+    store.put_connection(&connection_row(&live, &alice, clock::epoch_seconds() + 3600)).await.expect("connect");
+    assert_eq!(store.subscribe(&job.id, &live, &alice, u32::MAX).await.expect("subscribe"), Subscribed::Yes);
     // TTL deletion lags: an expired row can still be read, and must be filtered out.
     stack
         .ddb()
@@ -81,7 +84,7 @@ async fn expired_subscriptions_are_not_pushed_to() {
         .send()
         .await
         .expect("write");
-    assert_eq!(store.subscribers(&job.id).await.expect("read"), vec![live]);
+    assert_eq!(store.subscribers(&job.id).await.expect("read").live, vec![live]);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{SinkExt as _, StreamExt as _};
-use jobcast_shared::auth::mint_hs256;
+use jobcast_shared::auth::{DevToken, mint_hs256, mint_rs256};
 use jobcast_shared::clock;
 use jobcast_shared::config::Tables;
 use jobcast_shared::dynamo::DynamoStore;
@@ -48,6 +48,10 @@ pub struct Stack {
     pub bucket: String,
     pub sweeper_function: String,
     pub jwt_secret: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// What the dev identity provider serves (its `jwks.json`).
+    pub idp_dir: std::path::PathBuf,
     pub sdk: aws_config::SdkConfig,
 }
 
@@ -63,6 +67,7 @@ impl Stack {
                 chunks: var("JOBCAST_CHUNKS_TABLE"),
                 connections: var("JOBCAST_CONNECTIONS_TABLE"),
                 subscriptions: var("JOBCAST_SUBSCRIPTIONS_TABLE"),
+                limits: var("JOBCAST_LIMITS_TABLE"),
             },
             chunk_queue_url: var("JOBCAST_CHUNK_QUEUE_URL"),
             chunk_dlq_url: var("JOBCAST_CHUNK_DLQ_URL"),
@@ -70,6 +75,9 @@ impl Stack {
             bucket: var("JOBCAST_BUCKET"),
             sweeper_function: var("JOBCAST_SWEEPER_FUNCTION"),
             jwt_secret: var("JOBCAST_JWT_SECRET"),
+            jwt_issuer: var("JOBCAST_JWT_ISSUER"),
+            jwt_audience: var("JOBCAST_JWT_AUDIENCE"),
+            idp_dir: var("JOBCAST_IDP_DIR").into(),
             sdk,
         }
     }
@@ -102,8 +110,26 @@ impl Stack {
     }
 
     pub fn token(&self, user: &UserId) -> String {
-        mint_hs256(self.jwt_secret.as_bytes(), user, clock::epoch_seconds(), 600, None, None)
+        self.token_for(user, 600)
+    }
+
+    /// An HS256 token with the stack's secret, issuer and audience, valid for `ttl_seconds`.
+    pub fn token_for(&self, user: &UserId, ttl_seconds: u64) -> String {
+        let (issuer, audience) = (Some(self.jwt_issuer.as_str()), Some(self.jwt_audience.as_str()));
+        mint_hs256(self.jwt_secret.as_bytes(), user, clock::epoch_seconds(), ttl_seconds, issuer, audience)
             .expect("minting a dev token")
+    }
+
+    /// An RS256 token signed by `private_pem` under `kid`, as an identity provider issues them.
+    pub fn idp_token(&self, private_pem: &[u8], kid: &str, user: &UserId) -> String {
+        let claims = DevToken {
+            user,
+            now: clock::epoch_seconds(),
+            ttl_seconds: 600,
+            issuer: Some(&self.jwt_issuer),
+            audience: Some(&self.jwt_audience),
+        };
+        mint_rs256(private_pem, kid, claims).expect("minting an RS256 token")
     }
 
     pub async fn connect(&self, user: &UserId) -> Client {
@@ -292,6 +318,17 @@ impl Stack {
 /// A unique user per test, so tests never see each other's rows.
 pub fn user(prefix: &str) -> UserId {
     UserId::parse(format!("{prefix}-{}", uuid::Uuid::new_v4().simple())).expect("valid user id")
+}
+
+/// A connection row as `$connect` writes it, with a token valid until `token_expires_at`.
+pub fn connection_row(id: &ConnectionId, user: &UserId, token_expires_at: u64) -> jobcast_shared::ports::Connection {
+    jobcast_shared::ports::Connection {
+        id: id.clone(),
+        user: user.clone(),
+        connected_at: clock::epoch_millis(),
+        expires_at: clock::expires_in(jobcast_shared::config::CONNECTION_TTL),
+        token_expires_at,
+    }
 }
 
 /// A WebSocket client speaking the jobcast protocol.

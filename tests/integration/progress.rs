@@ -112,10 +112,11 @@ async fn a_push_to_a_closed_connection_deletes_that_connections_rows() {
             user: alice.clone(),
             connected_at: clock::epoch_millis(),
             expires_at: clock::expires_in(CONNECTION_TTL),
+            token_expires_at: clock::epoch_seconds() + 3600,
         })
         .await
         .expect("write connection");
-    store.subscribe(&job.id, &ghost, &alice).await.expect("write subscription");
+    store.subscribe(&job.id, &ghost, &alice, u32::MAX).await.expect("write subscription");
     let mut live = stack.connect(&alice).await;
     live.subscribe(&job.id).await;
 
@@ -124,7 +125,7 @@ async fn a_push_to_a_closed_connection_deletes_that_connections_rows() {
     stack
         .eventually("the ghost's rows are deleted", || {
             let (store, job, ghost) = (&store, &job, &ghost);
-            async move { !store.subscribers(&job.id).await.expect("read").contains(ghost) }
+            async move { !store.subscribers(&job.id).await.expect("read").live.contains(ghost) }
         })
         .await;
     let row = stack

@@ -5,6 +5,7 @@
 //   ?user=NAME      sign in at once        ?ws=URL          another WebSocket URL
 //   ?backoff=MS     reconnect base delay   ?retry=MS        socket retry while polling
 //   ?poll=MS        poll interval          ?ping=MS         keepalive interval
+//   ?ttl=S          lifetime of the dev tokens (default: the dev server's, 1 h)
 
 import {
   type ClientOptions,
@@ -32,6 +33,9 @@ function $<T extends HTMLElement>(id: string): T {
 const ui = {
   conn: $("conn"),
   connText: $("conn-text"),
+  connRetry: $("conn-retry"),
+  connNext: $("conn-next"),
+  reconnectNow: $<HTMLButtonElement>("reconnect-now"),
   userForm: $<HTMLFormElement>("user-form"),
   user: $<HTMLInputElement>("user"),
   whoami: $("whoami"),
@@ -54,14 +58,22 @@ const rows = new Map<string, HTMLLIElement>();
 
 // ── tokens from the dev server, refreshed before they expire ──────────────────────────────────
 
-function tokenSource(name: string): () => Promise<string> {
-  let cached: { token: string; expiresAt: number } | undefined;
+/**
+ * A token is reused while more than half of its lifetime is left. The client renews its socket
+ * no earlier than that (see src/token.ts), so a renewal always gets a fresh token, and the HTTP
+ * calls in between do not each mint one.
+ */
+function tokenSource(name: string, ttlSeconds: number | undefined): () => Promise<string> {
+  let cached: { token: string; expiresAt: number; halfLife: number } | undefined;
+  const query = new URLSearchParams({ user: name });
+  if (ttlSeconds !== undefined) query.set("ttl", String(ttlSeconds));
   return async () => {
-    if (cached && cached.expiresAt - Date.now() / 1000 > 60) return cached.token;
-    const response = await fetch(`/dev/token?user=${encodeURIComponent(name)}`, { cache: "no-store" });
+    if (cached && cached.expiresAt - Date.now() / 1000 > cached.halfLife) return cached.token;
+    const response = await fetch(`/dev/token?${query}`, { cache: "no-store" });
     if (!response.ok) throw new Error(`token: HTTP ${response.status}`);
-    cached = (await response.json()) as { token: string; expiresAt: number };
-    return cached.token;
+    const { token, expiresAt } = (await response.json()) as { token: string; expiresAt: number };
+    cached = { token, expiresAt, halfLife: (expiresAt - Date.now() / 1000) / 2 };
+    return token;
   };
 }
 
@@ -81,6 +93,8 @@ const STATUS_TEXT: Record<ConnectionStatus["state"], string> = {
   offline: "offline",
 };
 
+let retryTicker: ReturnType<typeof setInterval> | undefined;
+
 function showStatus(status: ConnectionStatus): void {
   ui.conn.dataset.state = status.state;
   ui.connText.textContent =
@@ -91,6 +105,33 @@ function showStatus(status: ConnectionStatus): void {
     status.state === "polling"
       ? "Live connection down: polling for progress, retrying the socket in the background"
       : "Live connection";
+  showRetry(status);
+}
+
+/**
+ * While polling or offline: when the socket is tried next, and a button to try it now. Outside
+ * the indicator's live region, so the countdown is not read out every second.
+ */
+function showRetry(status: ConnectionStatus): void {
+  clearInterval(retryTicker);
+  retryTicker = undefined;
+  const down = (status.state === "polling" || status.state === "offline") && client !== undefined;
+  ui.connRetry.hidden = !down;
+  if (!down) return;
+  const at = status.nextRetryAt;
+  ui.reconnectNow.disabled = at === null;
+  if (at === null) {
+    ui.connNext.textContent = "trying the live connection…";
+    delete ui.connNext.dataset.nextRetryAt;
+    return;
+  }
+  ui.connNext.dataset.nextRetryAt = String(at);
+  const tick = () => {
+    const seconds = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+    ui.connNext.textContent = `next try in ${seconds} s`;
+  };
+  tick();
+  retryTicker = setInterval(tick, 1_000);
 }
 
 // ── job rows ──────────────────────────────────────────────────────────────────────────────────
@@ -217,10 +258,11 @@ async function signIn(name: string): Promise<void> {
   updateCount();
   user = name;
   localStorage.setItem("jobcast.user", name);
+  const ttl = numberParam("ttl");
   const options: ClientOptions = {
     httpUrl: config.httpUrl,
     wsUrl: params.get("ws") ?? config.wsUrl,
-    getToken: tokenSource(name),
+    getToken: tokenSource(name, ttl === undefined ? undefined : Math.ceil(ttl)),
   };
   const backoff = numberParam("backoff");
   if (backoff !== undefined) options.reconnect = { baseMs: backoff, maxMs: backoff * 16 };
@@ -234,7 +276,10 @@ async function signIn(name: string): Promise<void> {
   const next = new JobcastClient(options);
   client = next;
   (window as unknown as { jobcast: unknown }).jobcast = next;
-  next.on("status", showStatus);
+  // A client being replaced (another sign-in) still reports its own close: not this page's state.
+  next.on("status", (status) => {
+    if (client === next) showStatus(status);
+  });
   next.on("jobListUpdate", ({ jobId }) => {
     // A job of this user appeared elsewhere (another tab): watch it too.
     if (!rows.has(jobId)) watch(jobId);
@@ -329,6 +374,10 @@ ui.drop.addEventListener("drop", (event) => {
 window.addEventListener("dragover", (event) => event.preventDefault());
 window.addEventListener("drop", (event) => event.preventDefault());
 
+ui.reconnectNow.addEventListener("click", () => {
+  client?.reconnectNow();
+});
+
 ui.userForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = ui.user.value.trim();
@@ -338,7 +387,7 @@ ui.userForm.addEventListener("submit", (event) => {
 // ── start ─────────────────────────────────────────────────────────────────────────────────────
 
 async function start(): Promise<void> {
-  showStatus({ state: "offline" });
+  showStatus({ state: "offline", nextRetryAt: null });
   updateCount();
   try {
     const response = await fetch("/config.json", { cache: "no-store" });

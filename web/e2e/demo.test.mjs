@@ -2,7 +2,9 @@
 //   . .local/dev/stack.env && npm run e2e
 // (a) upload a real PDF, watch it reach 100 % live; (b) the server drops the socket mid-job;
 // (c) the socket is unreachable: polling, then back to the socket; (d) no status polls while
-// the socket is healthy. Screenshots go to test-artifacts/.
+// the socket is healthy; (e) "Reconnect now" while polling connects at once; (f) a 15-second
+// token: the socket is renewed before it expires, the indicator never leaves `connected`.
+// Screenshots go to test-artifacts/.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -22,6 +24,7 @@ import {
   launchBrowser,
   openDemo,
   sleep,
+  socketTokenExpiry,
   stackEnv,
   startDevServer,
   startForwarder,
@@ -37,6 +40,8 @@ const TASN1_PDF = readFileSync(join(fixtures, "libtasn1-manual.pdf"));
 const pdf = (name, buffer) => ({ name, mimeType: "application/pdf", buffer });
 
 const env = stackEnv();
+/** The server honours a token up to `exp` plus this (1 s on the test stack, 30 s by default). */
+const TOKEN_LEEWAY_MS = Number(process.env.JOBCAST_JWT_LEEWAY_SECONDS || 1) * 1000;
 let server;
 let browser;
 const timings = {};
@@ -299,6 +304,127 @@ describe("demo page against the local stack", () => {
           [],
           "X-Jobcast-Transport on a healthy socket",
         );
+      } finally {
+        await context.close();
+      }
+    }),
+  );
+
+  test(
+    "(e) the socket is back while the page polls: “Reconnect now” connects at once, not at the 30 s background retry",
+    timed("e", async () => {
+      const user = uniqueUser("e");
+      const deadPort = await freePort();
+      const wsPath = new URL(env.JOBCAST_WS_URL).pathname;
+      const stackPort = Number(new URL(env.JOBCAST_WS_URL).port || 80);
+      // No ?retry=: the background retry keeps its default, 30 s ±25 % (never before 22.5 s).
+      const { context, page, log } = await openDemo(browser, server, env, {
+        user,
+        query: { ws: `ws://127.0.0.1:${deadPort}${wsPath}`, backoff: "200", poll: "1000" },
+      });
+      let forwarder;
+      try {
+        await waitForState(page, "polling", 30_000);
+        const fellBackAt = Date.now();
+        await page.waitForFunction(
+          () => !document.getElementById("conn-retry").hidden && !document.getElementById("reconnect-now").disabled,
+          null,
+          { timeout: 5_000 },
+        );
+        const nextRetryAt = await page.evaluate(() => window.jobcast.status.nextRetryAt);
+        assert.equal(typeof nextRetryAt, "number");
+        assert.ok(nextRetryAt - fellBackAt > 15_000, `the next automatic try is ~30 s away (${nextRetryAt - fellBackAt} ms)`);
+        assert.match(await page.textContent("#conn-next"), /^next try in \d+ s$/);
+
+        // A job watched while polling (held before its upload, so it waits for the socket).
+        const upload = await holdNextUpload(page);
+        await page.setInputFiles("#file", pdf("held.pdf", MIME_PDF));
+        await upload.held;
+        const heldId = await until("the held job's row", async () => (await jobRows(page)).find((r) => r.name === "held.pdf")?.jobId);
+        await until("a poll of the held job", () => statusPolls(log, env, heldId).length >= 1, { timeout: 10_000 });
+
+        const beforeClick = await clientStats(page);
+        forwarder = await startForwarder(deadPort, { host: "127.0.0.1", port: stackPort });
+        const clickedAt = Date.now();
+        assert.ok(clickedAt < nextRetryAt - 5_000, `clicked ${nextRetryAt - clickedAt} ms before the automatic try`);
+        await page.click("#reconnect-now");
+        // Connected before the automatic try was due: the click did it.
+        await waitForState(page, "connected", nextRetryAt - Date.now() - 1_000);
+        const connectedAt = Date.now();
+        assert.ok(connectedAt < nextRetryAt, "connected before the background retry");
+        assert.equal(await page.isHidden("#conn-retry"), true, "the button goes once connected");
+        assert.deepEqual(log.states.slice(log.states.lastIndexOf("polling")), ["polling", "connected"]);
+
+        // Resubscribed: the held job's snapshot came over the new socket, then its progress did;
+        // polling stopped.
+        await until("the held job's resubscription", async () => (await clientStats(page)).subscribedReceived > beforeClick.subscribedReceived, {
+          timeout: 10_000,
+        });
+        await sleep(300); // a poll already in flight may still land
+        const pollsAtRecovery = statusPolls(log, env).length;
+        const before = await clientStats(page);
+        upload.release();
+        const held = await waitForJob(page, "held.pdf", { status: "completed" });
+        assert.equal(held.progress, 100);
+        const after = await clientStats(page);
+        assert.ok(after.pushesApplied > before.pushesApplied, "the held job's progress came over the socket");
+        assert.equal(statusPolls(log, env).length, pollsAtRecovery, "no status polls once the socket was back");
+        assert.equal(await connState(page), "connected");
+        timings.eClickToConnectedMs = connectedAt - clickedAt;
+        timings.eStates = log.states.join(" > ");
+        assert.deepEqual(log.errors.filter((e) => !/WebSocket/.test(e)), []);
+      } finally {
+        await context.close();
+        await forwarder?.close();
+      }
+    }),
+  );
+
+  test(
+    "(f) a 15 s token: the socket is renewed before it expires and never leaves connected; a job started after the first token expired is live over the socket, without polls",
+    timed("f", async () => {
+      const user = uniqueUser("f");
+      const { context, page, log } = await openDemo(browser, server, env, { user, query: { ttl: "15" } });
+      try {
+        await waitForState(page, "connected");
+        const first = log.sockets[0];
+        assert.ok(first, "the page opened a socket");
+        const firstExpiry = socketTokenExpiry(first.url);
+        assert.ok(firstExpiry !== undefined, "its token is a JWT with exp");
+        assert.ok(firstExpiry - Date.now() <= 16_000, `a short token (${firstExpiry - Date.now()} ms left)`);
+
+        // Past the first token's lifetime and the server's leeway, with slack.
+        await until("the first token to expire", () => Date.now() > firstExpiry + TOKEN_LEEWAY_MS + 2_000, {
+          timeout: 30_000,
+          every: 250,
+        });
+        assert.equal(await connState(page), "connected");
+        const before = await clientStats(page);
+        assert.ok(before.tokenRenewals >= 1, `renewals: ${before.tokenRenewals}`);
+        assert.ok(before.connects >= 2, "a renewed socket took over");
+        assert.ok(first.closedAt !== undefined && first.closedAt < firstExpiry, "the page closed the first socket before its token expired");
+
+        const startedAt = Date.now();
+        await page.setInputFiles("#file", pdf("shared-mime-info-spec.pdf", MIME_PDF));
+        const done = await waitForJob(page, "shared-mime-info-spec.pdf", { status: "completed" });
+        assert.equal(done.progress, 100);
+        assert.ok(startedAt > firstExpiry + TOKEN_LEEWAY_MS, "the job started after the first token expired");
+        const after = await clientStats(page);
+        assert.ok(after.pushesApplied > before.pushesApplied, "its progress came as pushes");
+        assert.equal(after.polls, 0, "no fallback polls");
+        assert.deepEqual(statusPolls(log, env), [], "no status requests at all");
+
+        // Every state the indicator showed, from the page: connecting, then connected for good.
+        assert.deepEqual(log.states.filter((s) => s !== "connecting" && s !== "connected"), [], log.states.join(" > "));
+        assert.deepEqual(log.states.slice(log.states.indexOf("connected")), ["connected"], log.states.join(" > "));
+        // Each new socket came with a token expiring later than the one before.
+        const expiries = log.sockets.map((s) => socketTokenExpiry(s.url));
+        assert.ok(log.sockets.length >= 2, `sockets: ${log.sockets.length}`);
+        assert.ok(expiries.every((e, i) => i === 0 || e > expiries[i - 1]), `expiries: ${expiries}`);
+        timings.fSockets = log.sockets.length;
+        timings.fRenewals = after.tokenRenewals;
+        timings.fFirstClosedBeforeExpiryMs = firstExpiry - first.closedAt;
+        assert.deepEqual(log.errors, []);
       } finally {
         await context.close();
       }

@@ -139,13 +139,18 @@ export function uniqueUser(tag) {
 
 /**
  * Opens the demo for `user` in a new context and records what the test needs: every request
- * (with its headers and the connection state when it was made), the indicator's states, and
- * page errors.
+ * (with its headers and the connection state when it was made), every state the indicator
+ * showed, every WebSocket the page opened (`{url, openedAt, closedAt}`), and page errors.
  */
 export async function openDemo(browser, server, env, { user, query = {}, viewport = { width: 1280, height: 800 } } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
-  const log = { requests: [], states: [], errors: [] };
+  const log = { requests: [], states: [], errors: [], sockets: [] };
+  page.on("websocket", (ws) => {
+    const entry = { url: ws.url(), openedAt: Date.now(), closedAt: undefined };
+    log.sockets.push(entry);
+    ws.on("close", () => (entry.closedAt = Date.now()));
+  });
   page.on("pageerror", (error) => log.errors.push(error.message));
   page.on("console", (message) => {
     if (message.type() === "error") log.errors.push(message.text());
@@ -158,11 +163,21 @@ export async function openDemo(browser, server, env, { user, query = {}, viewpor
     const observe = () => {
       const conn = document.getElementById("conn");
       if (!conn) return;
-      const report = () =>
-        window.__e2eState(conn.dataset.state === "reconnecting"
-          ? document.getElementById("conn-text").textContent
-          : conn.dataset.state);
-      new MutationObserver(report).observe(conn, { attributes: true, childList: true, subtree: true, characterData: true });
+      const label = () =>
+        conn.dataset.state === "reconnecting" ? document.getElementById("conn-text").textContent : conn.dataset.state;
+      new MutationObserver((records) => {
+        // One callback may cover several writes (all made in one task): each write's old value
+        // is what the write before it set, so replaying them reports a blip as short as that.
+        const writes = records.filter((r) => r.target === conn && r.attributeName === "data-state");
+        for (const write of writes.slice(1)) if (write.oldValue !== null) window.__e2eState(write.oldValue);
+        window.__e2eState(label());
+      }).observe(conn, {
+        attributes: true,
+        attributeOldValue: true,
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
     };
     document.addEventListener("DOMContentLoaded", observe);
   });
@@ -182,6 +197,17 @@ export async function openDemo(browser, server, env, { user, query = {}, viewpor
   const params = new URLSearchParams({ user, ...query });
   await page.goto(`${server.url}/?${params}`);
   return { context, page, log };
+}
+
+/** The `exp` (ms) of the token in a socket URL's `?token=`, or undefined. */
+export function socketTokenExpiry(url) {
+  const token = new URL(url).searchParams.get("token") ?? "";
+  try {
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `GET /jobs/{id}` requests: the status polls. */

@@ -55,6 +55,7 @@ export type {
 } from "./types.js";
 export { JobcastHttpError, defaultUploader } from "./http.js";
 export { DEFAULT_BACKOFF, backoffDelay } from "./transport.js";
+export { type TokenLifetime, renewalDelay, tokenLifetime } from "./token.js";
 
 type Listeners = { [K in keyof ClientEvents]: Set<(value: ClientEvents[K]) => void> };
 
@@ -63,6 +64,7 @@ export class JobcastClient {
     socketsOpened: 0,
     connects: 0,
     plannedReconnects: 0,
+    tokenRenewals: 0,
     subscribesSent: 0,
     subscribedReceived: 0,
     pushesApplied: 0,
@@ -86,7 +88,9 @@ export class JobcastClient {
     jobError: new Set(),
     serverError: new Set(),
   };
-  private statusValue: ConnectionStatus = { state: "offline" };
+  private statusValue: ConnectionStatus = { state: "offline", nextRetryAt: null };
+  /** The last polling round got no answer: while polling, the indicator says `offline`. */
+  private pollsFailing = false;
 
   constructor(options: ClientOptions) {
     this.timers = options.timers ?? defaultTimers;
@@ -111,7 +115,10 @@ export class JobcastClient {
         maxConnectionMs: options.maxConnectionMs ?? 110 * 60_000,
       },
       {
-        status: (status) => this.setStatus(status),
+        status: (status) => {
+          if (status.state !== "polling") this.pollsFailing = false;
+          this.setStatus(status.state === "polling" && this.pollsFailing ? { ...status, state: "offline" } : status);
+        },
         opened: () => {
           this.poller.stop();
           this.resubscribeAll();
@@ -126,7 +133,10 @@ export class JobcastClient {
       intervalMs: options.pollIntervalMs ?? 3_000,
       due: () => this.watchedJobs().filter((jobId) => !this.store.isTerminal(jobId)),
       poll: (jobId) => this.pollJob(jobId),
-      roundDone: (state) => this.setStatus({ state }),
+      roundDone: (state) => {
+        this.pollsFailing = state === "offline";
+        this.setStatus({ state, nextRetryAt: this.transport.nextRetryAt });
+      },
     });
   }
 
@@ -145,20 +155,16 @@ export class JobcastClient {
     }
   }
 
-  /** The connection indicator: connecting, connected, reconnecting n/N, polling or offline. */
+  /**
+   * The connection indicator: connecting, connected, reconnecting n/N, polling or offline (the
+   * last two with `nextRetryAt`, when the socket is tried next).
+   */
   get status(): ConnectionStatus {
     return this.statusValue;
   }
 
   private setStatus(next: ConnectionStatus): void {
-    const prev = this.statusValue;
-    if (
-      prev.state === next.state &&
-      (prev.state !== "reconnecting" ||
-        (next.state === "reconnecting" && prev.attempt === next.attempt && prev.maxAttempts === next.maxAttempts))
-    ) {
-      return;
-    }
+    if (sameStatus(this.statusValue, next)) return;
     this.statusValue = next;
     this.emit("status", next);
   }
@@ -168,6 +174,16 @@ export class JobcastClient {
   /** Opens the socket (idempotent). Watched jobs are subscribed as soon as it is open. */
   connect(): void {
     this.transport.connect();
+  }
+
+  /**
+   * Tries the socket now rather than at the next automatic try, and resets the backoff (for a
+   * "Reconnect now" button while polling or offline). On success, as on any reconnect, every
+   * watched job is subscribed again and polling stops. Returns false, doing nothing, when there
+   * is no try to bring forward: connected, connecting (a try under way), or closed.
+   */
+  reconnectNow(): boolean {
+    return this.transport.reconnectNow();
   }
 
   /** Closes everything: socket, timers, polling. `connect()` starts again. */
@@ -349,6 +365,13 @@ export class JobcastClient {
 /** Creates a client; call `connect()` to open the socket. */
 export function createClient(options: ClientOptions): JobcastClient {
   return new JobcastClient(options);
+}
+
+function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  return [...keys].every((key) => x[key] === y[key]);
 }
 
 /** A listener's bug must not break the client: report it and go on. */

@@ -35,6 +35,10 @@ export type ErrorCode =
   | "unknown_action"
   | "not_found"
   | "unauthorized"
+  /** The connection's token has expired: the server answers nothing else and closes it. */
+  | "token_expired"
+  /** A subscribe beyond the connection's budget of watched jobs. */
+  | "too_many_subscriptions"
   | "internal";
 
 // ── server → client ────────────────────────────────────────────────────────────────────────

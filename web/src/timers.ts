@@ -14,6 +14,7 @@ export const defaultTimers: Timers = {
  */
 export class TimerSlot {
   private handle: unknown;
+  private due: number | null = null;
 
   constructor(private readonly timers: Timers) {}
 
@@ -21,10 +22,17 @@ export class TimerSlot {
     return this.handle !== undefined;
   }
 
+  /** When the pending timeout fires (`timers.now()` clock), or null when none is pending. */
+  get dueAt(): number | null {
+    return this.due;
+  }
+
   set(ms: number, callback: () => void): void {
     this.clear();
+    this.due = this.timers.now() + ms;
     this.handle = this.timers.setTimeout(() => {
       this.handle = undefined;
+      this.due = null;
       callback();
     }, ms);
   }
@@ -33,5 +41,6 @@ export class TimerSlot {
     if (this.handle === undefined) return;
     this.timers.clearTimeout(this.handle);
     this.handle = undefined;
+    this.due = null;
   }
 }

@@ -41,7 +41,10 @@ export type FetchLike = (url: string, init?: RequestInitLike) => Promise<Respons
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  /** Milliseconds, monotonic enough for scheduling. */
+  /**
+   * Milliseconds since the epoch (`Date.now()` by default): what a token's `exp` is compared
+   * with, and the clock of `nextRetryAt`.
+   */
   now(): number;
 }
 
@@ -63,12 +66,17 @@ export type Uploader = (request: UploadRequest) => Promise<{ status: number }>;
 
 // ── what the client shows ────────────────────────────────────────────────────────────────────
 
+/**
+ * `nextRetryAt` (polling, offline): when the socket is next tried automatically, in `timers.now()`
+ * milliseconds (epoch ms by default); `null` while a try is under way, or when none is planned
+ * (the client is closed or was never connected). `reconnectNow()` brings the try forward.
+ */
 export type ConnectionStatus =
   | { state: "connecting" }
   | { state: "connected" }
   | { state: "reconnecting"; attempt: number; maxAttempts: number }
-  | { state: "polling" }
-  | { state: "offline" };
+  | { state: "polling"; nextRetryAt: number | null }
+  | { state: "offline"; nextRetryAt: number | null };
 
 export type ConnectionState = ConnectionStatus["state"];
 
@@ -121,7 +129,11 @@ export interface ClientOptions {
   httpUrl: string;
   /** The WebSocket URL (`JOBCAST_WS_URL`); `?token=` is appended. */
   wsUrl: string;
-  /** Returns a valid JWT. Called on every (re)connect and every HTTP request. */
+  /**
+   * Returns a valid JWT. Called on every (re)connect, every token renewal and every HTTP request.
+   * A socket dies with its token: when the token is a JWT with `exp`, the socket is replaced
+   * before then by one opened with a fresh token (so this must return a fresh one by then).
+   */
   getToken: () => string | Promise<string>;
 
   WebSocket?: WebSocketCtor;
@@ -143,7 +155,10 @@ export interface ClientOptions {
   pongTimeoutMs?: number;
   /** A socket not open after this long counts as a failed attempt. Default 10 s. */
   connectTimeoutMs?: number;
-  /** Planned reconnect before API Gateway's 2-hour connection limit. Default 110 min. */
+  /**
+   * Planned reconnect before API Gateway's 2-hour connection limit. Default 110 min. A token
+   * expiring sooner moves it forward (see `tokenRenewals`).
+   */
   maxConnectionMs?: number;
 }
 
@@ -151,7 +166,10 @@ export interface ClientOptions {
 export interface ClientStats {
   socketsOpened: number;
   connects: number;
+  /** Make-before-break swaps begun for the 2-hour connection limit. */
   plannedReconnects: number;
+  /** Make-before-break swaps begun because the socket's token was about to expire. */
+  tokenRenewals: number;
   subscribesSent: number;
   subscribedReceived: number;
   pushesApplied: number;

@@ -12,16 +12,17 @@ import {
   backoffDelay,
 } from "../src/client.js";
 import { parseServerMessage } from "../src/protocol.js";
-import { FakeClock, FakeFetch, FakeNetwork, completed, settle, snapshot } from "./fakes.js";
+import { tokenLifetime } from "../src/token.js";
+import { FakeClock, FakeFetch, FakeNetwork, type FakeSocket, completed, jwt, settle, snapshot } from "./fakes.js";
 
 const MIN = 60_000;
 
 /** A client wired to fakes, with a token that changes on every call. */
-function setup(overrides: Partial<ClientOptions> = {}) {
-  const clock = new FakeClock();
+function setup(overrides: Partial<ClientOptions> = {}, clock = new FakeClock()) {
   const net = new FakeNetwork();
   const http = new FakeFetch();
   const statuses: string[] = [];
+  const statusEvents: ConnectionStatus[] = [];
   let tokens = 0;
   const client = new JobcastClient({
     httpUrl: "http://api.test/",
@@ -33,8 +34,11 @@ function setup(overrides: Partial<ClientOptions> = {}) {
     random: () => 0.5,
     ...overrides,
   });
-  client.on("status", (s) => statuses.push(label(s)));
-  return { client, clock, net, http, statuses, tokenCalls: () => tokens };
+  client.on("status", (s) => {
+    statuses.push(label(s));
+    statusEvents.push(s);
+  });
+  return { client, clock, net, http, statuses, statusEvents, tokenCalls: () => tokens };
 }
 
 function label(status: ConnectionStatus): string {
@@ -42,8 +46,8 @@ function label(status: ConnectionStatus): string {
 }
 
 /** Connects and opens the first socket. */
-async function connected(overrides: Partial<ClientOptions> = {}) {
-  const env = setup(overrides);
+async function connected(overrides: Partial<ClientOptions> = {}, clock = new FakeClock()) {
+  const env = setup(overrides, clock);
   env.client.connect();
   await settle();
   env.net.last.accept();
@@ -695,5 +699,445 @@ describe("what the client tells the server's metrics", () => {
     net.last.accept();
     await clock.advance(5 * MIN);
     assert.deepEqual(net.last.actions("ping"), [{ action: "ping" }]);
+  });
+});
+
+describe("background retry and reconnectNow", () => {
+  test("after the 5 attempts the socket is retried every 30 s while polling, and the status says when", async () => {
+    const env = await connected();
+    const { client, net, clock } = env;
+    await failUntilPolling(env);
+    const fellBackAt = clock.now();
+    for (let round = 1; round <= 3; round++) {
+      assert.deepEqual(client.status, { state: "polling", nextRetryAt: clock.now() + 30_000 }, `round ${round}`);
+      const sockets = net.sockets.length;
+      await clock.advance(30_000 - 1);
+      assert.equal(net.sockets.length, sockets, `round ${round}: no try before its time`);
+      await clock.advance(1);
+      assert.equal(net.sockets.length, sockets + 1, `round ${round}: the background try`);
+      assert.deepEqual(client.status, { state: "polling", nextRetryAt: null }, "a try under way: none planned");
+      net.last.drop();
+      await settle();
+    }
+    // Each change of the next try's time was a status event, so an indicator can show it.
+    assert.deepEqual(
+      env.statusEvents.filter((s) => s.state === "polling").map((s) => (s.state === "polling" ? s.nextRetryAt : "?")),
+      [fellBackAt + 30_000, null, fellBackAt + 60_000, null, fellBackAt + 90_000, null, fellBackAt + 120_000],
+    );
+  });
+
+  test("background retries are jittered within ±25 % of backgroundRetryMs", async () => {
+    for (const [random, expected] of [
+      [0, 7_500],
+      [1, 12_500],
+    ] as const) {
+      const env = await connected({ backgroundRetryMs: 10_000, random: () => random });
+      await failUntilPolling(env);
+      assert.deepEqual(env.client.status, { state: "polling", nextRetryAt: env.clock.now() + expected }, `random ${random}`);
+    }
+  });
+
+  test("while the polls fail too (offline) the status still says when the socket is tried next", async () => {
+    const env = await connected({ pollIntervalMs: 3_000 });
+    const { client, net, clock, http } = env;
+    client.subscribe("j", () => {});
+    http.handler = () => {
+      throw new TypeError("Failed to fetch");
+    };
+    await failUntilPolling(env);
+    assert.deepEqual(client.status, { state: "offline", nextRetryAt: clock.now() + 30_000 });
+    await clock.advance(30_000);
+    assert.deepEqual(client.status, { state: "offline", nextRetryAt: null });
+    net.last.drop();
+    await settle();
+    assert.deepEqual(client.status, { state: "offline", nextRetryAt: clock.now() + 30_000 });
+    const sockets = net.sockets.length;
+    assert.equal(client.reconnectNow(), true, "reconnectNow works offline too");
+    await settle();
+    assert.equal(net.sockets.length, sockets + 1);
+  });
+
+  test("reconnectNow while polling tries at once; if that fails the next try is a full interval after it", async () => {
+    const env = await connected({ pollIntervalMs: 3_000 });
+    const { client, net, clock, http } = env;
+    client.subscribe("j", () => {});
+    net.last.push({ type: "subscribed", jobId: "j", job: snapshot("j", 4, 15) });
+    http.handler = () => ({ status: 304, headers: { ETag: '"4"' } });
+    await failUntilPolling(env);
+    await clock.advance(10_000);
+    const sockets = net.sockets.length;
+    assert.equal(client.reconnectNow(), true);
+    await settle();
+    assert.equal(net.sockets.length, sockets + 1, "a socket at once, 20 s before the background try");
+    assert.deepEqual(client.status, { state: "polling", nextRetryAt: null });
+    assert.equal(client.reconnectNow(), false, "a try is already under way");
+    await settle();
+    assert.equal(net.sockets.length, sockets + 1);
+
+    net.last.drop();
+    await settle();
+    assert.deepEqual(client.status, { state: "polling", nextRetryAt: clock.now() + 30_000 }, "counted from the manual try");
+    const polls = http.statusPolls().length;
+    await clock.advance(20_000); // when the try planned before the click was due
+    assert.equal(net.sockets.length, sockets + 1, "the earlier schedule is gone");
+    assert.ok(http.statusPolls().length > polls, "polling went on meanwhile");
+    await clock.advance(10_000);
+    assert.equal(net.sockets.length, sockets + 2, "30 s after the manual try");
+  });
+
+  test("a reconnectNow that opens the socket resubscribes every job, stops polling and reports the episode's attempts", async () => {
+    const env = await connected({ pollIntervalMs: 3_000 });
+    const { client, net, clock, http } = env;
+    client.subscribe("j", () => {});
+    client.subscribe("k", () => {});
+    net.last.push({ type: "subscribed", jobId: "j", job: snapshot("j", 4, 15) });
+    net.last.push({ type: "subscribed", jobId: "k", job: snapshot("k", 2, 5) });
+    http.handler = () => ({ status: 304 });
+    await failUntilPolling(env);
+    await clock.advance(10_000);
+    assert.equal(client.reconnectNow(), true);
+    await settle();
+    const back = net.last;
+    back.autoPong = true;
+    back.accept();
+    assert.deepEqual(client.status, { state: "connected" });
+    assert.deepEqual(
+      back.actions("subscribe_job").map((m) => m.jobId),
+      ["j", "k"],
+    );
+    assert.deepEqual(back.actions("ping"), [{ action: "ping", reconnects: 6 }], "the 5 attempts and the manual one");
+    const polls = http.statusPolls().length;
+    const sockets = net.sockets.length;
+    await clock.advance(30 * MIN);
+    assert.equal(http.statusPolls().length, polls, "polling stopped");
+    assert.equal(net.sockets.length, sockets, "no background retries once connected");
+  });
+
+  test("reconnectNow while reconnecting tries at once and starts the backoff again at attempt 1", async () => {
+    const env = await connected();
+    const { client, net, clock } = env;
+    net.last.drop();
+    await settle();
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      await clock.advance(backoffDelay(attempt, DEFAULT_BACKOFF, () => 1));
+      net.last.drop();
+      await settle();
+    }
+    assert.equal(env.statuses.at(-1), "reconnecting 3/5");
+    const sockets = net.sockets.length;
+    assert.equal(client.reconnectNow(), true);
+    await settle();
+    assert.equal(net.sockets.length, sockets + 1, "at once");
+    net.last.drop();
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    assert.deepEqual(clock.scheduled(), [backoffDelay(1, DEFAULT_BACKOFF, () => 0.5)], "the first attempt's delay again");
+  });
+
+  test("reconnectNow does nothing before connect, while connecting, while connected or after close; a healthy socket is never retried", async () => {
+    const env = setup();
+    const { client, net, clock } = env;
+    assert.equal(client.reconnectNow(), false, "never connected");
+    assert.equal(net.sockets.length, 0);
+    client.connect();
+    await settle();
+    assert.equal(client.reconnectNow(), false, "connecting");
+    await settle();
+    assert.equal(net.sockets.length, 1);
+    net.autoPong = true;
+    net.last.autoPong = true;
+    net.last.accept();
+    assert.equal(client.reconnectNow(), false, "connected");
+    await clock.advance(100 * MIN);
+    assert.equal(net.sockets.length, 1, "no retries while connected");
+    assert.deepEqual(client.status, { state: "connected" });
+    assert.deepEqual(env.statuses, ["connecting", "connected"]);
+    client.close();
+    assert.equal(client.reconnectNow(), false, "closed");
+    await clock.advance(60 * MIN);
+    assert.equal(net.sockets.length, 1);
+    assert.deepEqual(client.status, { state: "offline", nextRetryAt: null });
+  });
+});
+
+/** The fake clock starts at a real epoch: the client compares token times with it. */
+const T0 = 1_700_000_000_000;
+
+/** Mints a distinct JWT on every call, valid `ttlSeconds` from the fake clock's now. */
+function jwtSource(clock: FakeClock, ttlSeconds: number): () => Promise<string> {
+  let minted = 0;
+  return async () => {
+    const now = Math.floor(clock.now() / 1000);
+    return jwt({ sub: "alice", iat: now, exp: now + ttlSeconds, n: ++minted });
+  };
+}
+
+/** Connected with JWTs of `ttlSeconds`; every socket answers pings. */
+async function connectedWithTokens(ttlSeconds: number, overrides: Partial<ClientOptions> = {}) {
+  const clock = new FakeClock(T0);
+  const env = await connected({ getToken: jwtSource(clock, ttlSeconds), ...overrides }, clock);
+  env.net.autoPong = true;
+  env.net.last.autoPong = true;
+  return env;
+}
+
+/** The expiry (ms) of the token a socket was opened with. */
+function expiry(socket: FakeSocket): number | undefined {
+  return tokenLifetime(socket.token ?? "")?.expiresAt;
+}
+
+describe("token renewal", () => {
+  test("before its token expires the socket is replaced (new socket, jobs resubscribed, old one closed), connected throughout and without polls", async () => {
+    const env = await connectedWithTokens(15, { pingIntervalMs: 4_000 });
+    const { client, net, clock, http } = env;
+    const seen: number[] = [];
+    client.subscribe("a", (job) => seen.push(job.progress));
+    client.subscribe("done", () => {});
+    const old = net.last;
+    old.push({ type: "subscribed", jobId: "a", job: snapshot("a", 1, 5) });
+    old.push({ type: "subscribed", jobId: "done", job: snapshot("done", 9, 100) });
+    assert.equal(expiry(old), T0 + 15_000);
+
+    await clock.advance(10_000 - 1);
+    assert.equal(net.sockets.length, 1);
+    await clock.advance(1); // 5 s before exp
+    assert.equal(net.sockets.length, 2, "the replacement is opened first");
+    const renewed = net.last;
+    assert.equal(expiry(renewed), T0 + 25_000, "with a fresh token");
+    assert.equal(old.closedByClient, undefined, "the old socket still serves meanwhile");
+    old.push({ type: "job_update", ...snapshot("a", 2, 15) });
+    renewed.accept();
+    assert.deepEqual(old.closedByClient, { code: 1000, reason: "token renewal" });
+    assert.deepEqual(renewed.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }], "terminal jobs are not");
+    renewed.push({ type: "subscribed", jobId: "a", job: snapshot("a", 2, 15) }); // already seen: dropped
+    renewed.push({ type: "job_update", ...snapshot("a", 3, 30) });
+    assert.deepEqual(seen, [5, 15, 30]);
+    await clock.advance(4_000);
+    assert.deepEqual(renewed.actions("ping"), [{ action: "ping" }], "a renewal is not a reconnect");
+    assert.equal(client.stats.tokenRenewals, 1);
+    assert.equal(client.stats.plannedReconnects, 0);
+
+    // The fresh token (minted at +10 s) is renewed in turn, at +20 s.
+    await clock.advance(6_000 - 1);
+    assert.equal(net.sockets.length, 2);
+    await clock.advance(1);
+    assert.equal(net.sockets.length, 3);
+    assert.equal(expiry(net.last), T0 + 35_000);
+    net.last.accept();
+    assert.deepEqual(renewed.closedByClient, { code: 1000, reason: "token renewal" });
+    assert.deepEqual(net.last.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }]);
+    assert.deepEqual(env.statuses, ["connecting", "connected"], "never left connected");
+    assert.equal(http.requests.length, 0, "no polls, no HTTP at all");
+  });
+
+  test("the renewal comes 10 % of the lifetime before expiry (5 s to 60 s); a token outliving the connection limit waits for the 110-minute swap", async () => {
+    const cases = [
+      { ttl: 15, at: 10_000, counted: "tokenRenewals" },
+      { ttl: 600, at: 9 * MIN, counted: "tokenRenewals" },
+      { ttl: 3_600, at: 59 * MIN, counted: "tokenRenewals" },
+      { ttl: 3 * 3_600, at: 110 * MIN, counted: "plannedReconnects" },
+    ] as const;
+    for (const { ttl, at, counted } of cases) {
+      const env = await connectedWithTokens(ttl);
+      await env.clock.advance(at - 1);
+      assert.equal(env.net.sockets.length, 1, `${ttl} s token: not yet`);
+      await env.clock.advance(1);
+      assert.equal(env.net.sockets.length, 2, `${ttl} s token: the swap at ${at} ms`);
+      assert.equal(env.client.stats[counted], 1, `${ttl} s token: counted as ${counted}`);
+    }
+  });
+
+  test("a token that is not a JWT, or has no exp, sets no renewal: only the 110-minute swap", async () => {
+    for (const token of ["opaque-token", jwt({ sub: "alice" })]) {
+      const env = await connected({ getToken: () => token });
+      env.net.autoPong = true;
+      env.net.last.autoPong = true;
+      await env.clock.advance(110 * MIN - 1);
+      assert.equal(env.net.sockets.length, 1, token);
+      await env.clock.advance(1);
+      assert.equal(env.net.sockets.length, 2, token);
+      assert.equal(env.client.stats.tokenRenewals, 0);
+      assert.equal(env.client.stats.plannedReconnects, 1);
+    }
+  });
+
+  test("a renewal whose getToken fails leaves the old socket serving; once the server closes it the usual reconnect gets a fresh token", async () => {
+    const clock = new FakeClock(T0);
+    const mint = jwtSource(clock, 15);
+    let calls = 0;
+    const env = await connected(
+      {
+        getToken: async () => {
+          calls++;
+          if (calls === 2) throw new Error("token service down");
+          return mint();
+        },
+      },
+      clock,
+    );
+    const { client, net } = env;
+    client.subscribe("a", () => {});
+    const old = net.last;
+    await clock.advance(10_000);
+    assert.equal(calls, 2, "the renewal asked for a token");
+    assert.equal(net.sockets.length, 1, "and opened nothing without one");
+    old.push({ type: "job_update", ...snapshot("a", 2, 15) });
+    assert.equal(client.job("a")?.progress, 15, "the old socket still serves");
+    await clock.advance(6_000); // past exp and the server's leeway
+    assert.equal(net.sockets.length, 1);
+    old.drop(1000); // the server closes it (DELETE @connections): a normal close to the browser
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    await clock.advance(backoffDelay(1, DEFAULT_BACKOFF, () => 1));
+    assert.equal(net.sockets.length, 2);
+    const fresh = net.last;
+    assert.ok((expiry(fresh) ?? 0) > T0 + 16_000, "a fresh token");
+    fresh.accept();
+    assert.deepEqual(fresh.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }]);
+    assert.deepEqual(fresh.actions("ping"), [{ action: "ping", reconnects: 1 }]);
+    assert.deepEqual(env.statuses, ["connecting", "connected", "reconnecting 1/5", "connected"]);
+    assert.equal(env.http.requests.length, 0);
+  });
+
+  test("a renewal socket that fails to open changes nothing until the old socket dies", async () => {
+    const env = await connectedWithTokens(15);
+    const { client, net, clock } = env;
+    client.subscribe("a", () => {});
+    const old = net.last;
+    await clock.advance(10_000);
+    assert.equal(net.sockets.length, 2);
+    net.last.drop(); // the renewal socket is refused
+    await settle();
+    old.push({ type: "job_update", ...snapshot("a", 2, 15) });
+    assert.equal(client.job("a")?.progress, 15, "the old socket still serves");
+    assert.equal(old.closedByClient, undefined);
+    assert.deepEqual(env.statuses, ["connecting", "connected"]);
+    await clock.advance(5_000);
+    assert.equal(net.sockets.length, 2, "no second renewal");
+    old.drop(1000);
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    await clock.advance(backoffDelay(1, DEFAULT_BACKOFF, () => 1));
+    assert.equal(net.sockets.length, 3);
+    net.last.accept();
+    assert.deepEqual(net.last.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }]);
+    assert.equal(env.statuses.at(-1), "connected");
+  });
+
+  test("a renewal socket that never opens is given up after the connect timeout", async () => {
+    const env = await connectedWithTokens(15, { connectTimeoutMs: 2_000 });
+    const { client, net, clock } = env;
+    client.subscribe("a", () => {});
+    const old = net.last;
+    await clock.advance(10_000);
+    const hanging = net.last;
+    assert.notEqual(hanging, old);
+    await clock.advance(2_000 - 1);
+    assert.equal(hanging.closedByClient, undefined);
+    await clock.advance(1);
+    assert.deepEqual(hanging.closedByClient, { code: 1000, reason: "connect timeout" });
+    hanging.accept(); // too late: ignored
+    old.push({ type: "job_update", ...snapshot("a", 2, 15) });
+    assert.equal(client.job("a")?.progress, 15, "the old socket is still the one");
+    assert.deepEqual(hanging.actions("subscribe_job"), []);
+    assert.equal(old.closedByClient, undefined);
+    assert.deepEqual(env.statuses, ["connecting", "connected"]);
+  });
+
+  test("a renewal that gets the same token back opens no second socket", async () => {
+    const clock = new FakeClock(T0);
+    const token = jwt({ sub: "alice", iat: T0 / 1000, exp: T0 / 1000 + 15 });
+    const env = await connected({ getToken: () => token }, clock);
+    await clock.advance(10_000);
+    assert.equal(env.client.stats.tokenRenewals, 1, "it tried");
+    assert.equal(env.net.sockets.length, 1);
+    await clock.advance(4_999);
+    assert.equal(env.net.sockets.length, 1, "and did not try again before expiry");
+  });
+
+  test("token_expired: the socket is closed at once and replaced the usual way, with a fresh token", async () => {
+    const env = await connectedWithTokens(15);
+    const { client, net, clock } = env;
+    const serverErrors: string[] = [];
+    client.on("serverError", (e) => serverErrors.push(e.code));
+    client.subscribe("a", () => {});
+    const old = net.last;
+    await clock.advance(3_000);
+    old.push({ type: "error", code: "token_expired", message: "the token has expired" });
+    assert.deepEqual(serverErrors, ["token_expired"], "still reported");
+    assert.deepEqual(old.closedByClient, { code: 1000, reason: "token expired" });
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    await clock.advance(backoffDelay(1, DEFAULT_BACKOFF, () => 1));
+    const fresh = net.last;
+    assert.notEqual(fresh, old);
+    assert.ok((expiry(fresh) ?? 0) > (expiry(old) ?? Infinity), "a fresher token");
+    fresh.accept();
+    assert.deepEqual(fresh.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }]);
+    assert.deepEqual(fresh.actions("ping"), [{ action: "ping", reconnects: 1 }]);
+    assert.deepEqual(env.statuses, ["connecting", "connected", "reconnecting 1/5", "connected"]);
+    assert.equal(env.http.requests.length, 0);
+  });
+
+  test("token_expired on the old socket while its renewal is opening: the renewal socket takes over", async () => {
+    const env = await connectedWithTokens(15);
+    const { client, net, clock } = env;
+    client.subscribe("a", () => {});
+    const old = net.last;
+    await clock.advance(10_000);
+    const renewal = net.last;
+    assert.notEqual(renewal, old);
+    old.push({ type: "error", code: "token_expired", message: "the token has expired" });
+    await settle();
+    assert.equal(env.statuses.at(-1), "reconnecting 1/5");
+    renewal.accept();
+    assert.equal(env.statuses.at(-1), "connected");
+    assert.deepEqual(renewal.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "a" }]);
+    assert.deepEqual(renewal.actions("ping"), [{ action: "ping", reconnects: 1 }], "it ended a reconnect episode");
+    await clock.advance(5_000); // past the attempt the backoff had planned, before the next renewal
+    assert.equal(net.sockets.length, 2, "no other socket");
+  });
+
+  test("a reconnect attempt still fetching its token when the renewal socket takes over is abandoned", async () => {
+    const clock = new FakeClock(T0);
+    const mint = jwtSource(clock, 15);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const env = await connected(
+      {
+        getToken: () => {
+          calls++;
+          if (calls !== 3) return mint();
+          return new Promise<string>((resolve) => (release = () => void mint().then(resolve)));
+        },
+      },
+      clock,
+    );
+    const { client, net } = env;
+    const old = net.last;
+    await clock.advance(10_000); // call 2: the renewal
+    const renewal = net.last;
+    old.drop(1000); // the server closes the old socket first
+    await settle();
+    await clock.advance(backoffDelay(1, DEFAULT_BACKOFF, () => 1)); // call 3: the backoff's attempt, held
+    assert.equal(calls, 3);
+    renewal.accept();
+    assert.equal(env.statuses.at(-1), "connected");
+    release?.();
+    await settle();
+    assert.equal(net.sockets.length, 2, "the abandoned attempt opened nothing");
+    client.subscribe("b", () => {});
+    assert.deepEqual(renewal.actions("subscribe_job"), [{ action: "subscribe_job", jobId: "b" }], "the renewal socket is the one in use");
+  });
+
+  test("too_many_subscriptions refuses one job and is reported for it; the socket stays", async () => {
+    const { client, net } = await connected();
+    const errors: string[] = [];
+    client.on("jobError", (e) => errors.push(`${e.jobId}:${e.code}`));
+    client.subscribe("j101", () => {});
+    net.last.push({ type: "error", code: "too_many_subscriptions", message: "at most 100 jobs per connection", jobId: "j101" });
+    assert.deepEqual(errors, ["j101:too_many_subscriptions"]);
+    assert.deepEqual(client.status, { state: "connected" });
+    assert.equal(net.last.closedByClient, undefined);
   });
 });

@@ -22,11 +22,15 @@ interface Pending {
   callback: () => void;
 }
 
-/** A virtual clock: timers run only when the test advances time. */
+/** A virtual clock: timers run only when the test advances time. `start`: epoch ms. */
 export class FakeClock implements Timers {
-  private time = 0;
+  private time: number;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+
+  constructor(start = 0) {
+    this.time = start;
+  }
 
   setTimeout(callback: () => void, ms: number): unknown {
     const id = this.nextId++;
@@ -189,6 +193,15 @@ export class FakeFetch {
   statusPolls(): RecordedRequest[] {
     return this.requests.filter((r) => r.method === "GET" && /\/jobs\/[^/?]+$/.test(r.url));
   }
+}
+
+/**
+ * An unsigned JWT (the client never verifies one) with the given claims; times in seconds,
+ * as in a real token.
+ */
+export function jwt(claims: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  return `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}.c2lnbmF0dXJl`;
 }
 
 export function snapshot(jobId: string, seq: number, progress: number, extra: Partial<JobSnapshot> = {}): JobSnapshot {

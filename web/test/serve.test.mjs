@@ -1,4 +1,5 @@
-// The dev server: config, token minting (HS256 {sub, iat, exp}), name validation, static files.
+// The dev server: config, token minting (HS256 {sub, iat, exp}, plus iss and aud when
+// configured), name validation, static files.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { once } from "node:events";
@@ -35,6 +36,39 @@ test("signToken makes an HS256 JWT with exactly sub, iat and exp", () => {
   assert.deepEqual(decode(payload), { sub: "alice", iat: 1_700_000_000, exp: 1_700_000_600 });
   const expected = createHmac("sha256", SECRET).update(`${header}.${payload}`).digest("base64url");
   assert.equal(signature, expected);
+});
+
+test("signToken adds iss and aud only when they are given", () => {
+  const token = signToken(SECRET, "alice", 15, 1_700_000_000, { issuer: "https://auth.test/", audience: "jobcast" });
+  const [header, payload, signature] = token.split(".");
+  assert.deepEqual(decode(payload), { sub: "alice", iss: "https://auth.test/", aud: "jobcast", iat: 1_700_000_000, exp: 1_700_000_015 });
+  assert.equal(signature, createHmac("sha256", SECRET).update(`${header}.${payload}`).digest("base64url"));
+  assert.deepEqual(decode(signToken(SECRET, "bob", 15, 1, { issuer: "only-iss" }).split(".")[1]), { sub: "bob", iss: "only-iss", iat: 1, exp: 16 });
+});
+
+test("a server configured with an issuer and audience mints tokens that carry them", async () => {
+  const root = mkdtempSync(join(tmpdir(), "jobcast-web-"));
+  const configured = createDevServer({
+    root, httpUrl: "http://api.test", wsUrl: "ws://ws.test/dev", secret: SECRET, issuer: "jobcast-dev", audience: "jobcast-api",
+  });
+  configured.listen(0, "127.0.0.1");
+  await once(configured, "listening");
+  try {
+    const response = await fetch(`http://127.0.0.1:${configured.address().port}/dev/token?user=carol&ttl=15`);
+    assert.equal(response.status, 200);
+    const { token, expiresAt } = await response.json();
+    const claims = decode(token.split(".")[1]);
+    assert.equal(claims.iss, "jobcast-dev");
+    assert.equal(claims.aud, "jobcast-api");
+    assert.equal(claims.sub, "carol");
+    assert.equal(claims.exp - claims.iat, 15);
+    assert.equal(claims.exp, expiresAt);
+  } finally {
+    configured.close();
+  }
+  // The server without them (the shared one) mints none.
+  const { token } = await (await fetch(`${base}/dev/token?user=carol`)).json();
+  assert.deepEqual(Object.keys(decode(token.split(".")[1])), ["sub", "iat", "exp"]);
 });
 
 test("GET /config.json and /dev/token", async () => {

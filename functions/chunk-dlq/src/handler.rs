@@ -123,7 +123,7 @@ mod tests {
         let store = InMemoryStore::with_job(job(stage));
         let conn = ConnectionId::parse("c1").expect("id");
         store.connect(&conn, &job(stage).owner);
-        store.subscribe(&job(stage).id, &conn, &job(stage).owner).await.expect("subscribe");
+        store.subscribe(&job(stage).id, &conn, &job(stage).owner, u32::MAX).await.expect("subscribe");
         Deps {
             store,
             pusher: RecordingPusher::default(),

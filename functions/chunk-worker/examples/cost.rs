@@ -37,7 +37,7 @@ async fn main() -> Result<(), jobcast_shared::BoxError> {
             updated_at: 0,
         });
         store.connect(&connection, &owner);
-        store.subscribe(&job_id, &connection, &owner).await?;
+        store.subscribe(&job_id, &connection, &owner, u32::MAX).await?;
         let objects = InMemoryObjects::default();
         let manifest = Manifest { page_count: chunks, metadata: PdfMetadata::default(), chunks: plan.clone() };
         objects.insert(&keys::manifest(&job_id), serde_json::to_vec(&manifest)?);

@@ -130,7 +130,7 @@ impl Scenario {
         for i in 0..watchers {
             let connection = ConnectionId::parse(format!("watcher{i:04}AAAAA=")).expect("id");
             store.connect(&connection, &owner);
-            store.subscribe(&job_id, &connection, &owner).await.expect("subscribe");
+            store.subscribe(&job_id, &connection, &owner, u32::MAX).await.expect("subscribe");
         }
         let baseline = (store.get_item_calls(), store.query_calls(), store.item_writes());
 
@@ -230,8 +230,9 @@ fn expected(watchers: usize) -> WorkerCost {
         // once (job_list_update): per push, never per watcher.
         dynamodb_query: 4,
         // Per chunk the mark and the counter (one transaction, 2 items); chunk 0 claims the
-        // 45 % push; chunk 1 moves the job to merging, then to completed.
-        dynamodb_item_writes: 7,
+        // 45 % push; chunk 1 moves the job to merging, then to completed, and gives the owner's
+        // in-flight slot back (limits table).
+        dynamodb_item_writes: 8,
         s3: ObjectCalls {
             // Each chunk's PDF; then the merge reads the manifest and both chunk results.
             gets: 5,

@@ -3,7 +3,9 @@
 
 use jobcast_shared::auth::{AuthError, TokenVerifier};
 use jobcast_shared::ids::UserId;
-use jobcast_shared::ports::{ConnectionStore, JobLister, JobReader, JobWriter, Pusher, UrlSigner, UserRoom};
+use jobcast_shared::ports::{
+    ConnectionStore, JobLister, JobReader, JobWriter, Pusher, UrlSigner, UserLimits, UserRoom,
+};
 use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -22,8 +24,8 @@ pub struct Deps<S, U, P> {
 }
 
 /// Everything the API needs of the tables.
-pub trait ApiStore: JobReader + JobLister + JobWriter + UserRoom + ConnectionStore {}
-impl<T> ApiStore for T where T: JobReader + JobLister + JobWriter + UserRoom + ConnectionStore {}
+pub trait ApiStore: JobReader + JobLister + JobWriter + UserRoom + ConnectionStore + UserLimits {}
+impl<T> ApiStore for T where T: JobReader + JobLister + JobWriter + UserRoom + ConnectionStore + UserLimits {}
 
 pub async fn handle<S, U, P>(deps: &Deps<S, U, P>, request: Request) -> Result<Response<Body>, lambda_http::Error>
 where
@@ -41,18 +43,18 @@ where
     P: Pusher,
 {
     let route = routing::route(request)?;
-    let user = caller(&deps.verifier, request.headers())?;
+    let user = caller(&deps.verifier, request.headers()).await?;
     route.serve(deps, &user, request).await
 }
 
 /// The verified caller: the same rules as the WebSocket authorizer (shared code).
-fn caller(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<UserId, ApiError> {
+async fn caller(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<UserId, ApiError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
         _ => return Err(ApiError::Unauthorized(AuthError::Missing)),
     };
-    verifier.verify(token).map(|identity| identity.user).map_err(ApiError::Unauthorized)
+    verifier.verify(token).await.map(|identity| identity.user).map_err(ApiError::Unauthorized)
 }
 
 /// Every answer with a body, errors included, has this shape.

@@ -10,8 +10,7 @@
 //! | `error` | `ApiError` and its one mapping to status, code and JSON body |
 //! | `routes/` | one module per route: `create`, `list`, `status`, `result` |
 
-use jobcast_shared::auth::TokenVerifier;
-use jobcast_shared::aws::{dynamodb, load_sdk_config};
+use jobcast_shared::aws::{dynamodb, load_sdk_config, token_verifier};
 use jobcast_shared::config::Env;
 use jobcast_shared::dynamo::DynamoStore;
 use jobcast_shared::push::ManagementApiPusher;
@@ -32,10 +31,10 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let metrics = jobcast_shared::telemetry::init(&env, "http-api")?;
     let config = config::Config::from_env(&env)?;
-    let verifier = TokenVerifier::new(&config.jwt)?;
     let sdk = load_sdk_config().await;
+    let verifier = token_verifier(&sdk, &config.jwt).await?;
     let deps = handler::Deps {
-        store: DynamoStore::new(dynamodb(&sdk), config.tables),
+        store: DynamoStore::new(dynamodb(&sdk), config.tables).with_job_retention(config.settings.job_retention),
         signer: S3Store::new(&sdk, config.bucket.bucket, config.bucket.force_path_style),
         pusher: ManagementApiPusher::new(&sdk, &config.push.management_endpoint),
         verifier,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use jobcast_shared::auth::{JwtKey, JwtSettings, TokenVerifier, mint_hs256};
+use jobcast_shared::auth::{JwtSettings, TokenVerifier, mint_hs256};
 use jobcast_shared::clock::epoch_seconds;
 use jobcast_shared::fakes::{InMemoryObjects, InMemoryStore, RecordingPusher};
 use jobcast_shared::ids::{JobId, UserId};
@@ -25,18 +25,23 @@ pub(crate) fn deps(jobs: impl IntoIterator<Item = Job>) -> TestDeps {
     for job in jobs {
         store.insert_job(job);
     }
-    let verifier = TokenVerifier::new(&JwtSettings {
-        key: JwtKey::Hs256 { secret: SECRET.to_vec() },
+    let jwt = JwtSettings {
+        secret_arn: Some("jwt-secret".into()),
+        public_key: None,
+        jwks: None,
         issuer: None,
         audience: None,
         leeway_seconds: 0,
-    })
-    .expect("valid settings");
+    };
+    let verifier = TokenVerifier::new(&jwt, Some(SECRET), None).expect("valid settings");
     let settings = Settings {
         max_upload_bytes: 1_000_000,
         upload_url_ttl: Duration::from_secs(900),
         result_url_ttl: Duration::from_secs(300),
         push_concurrency: 4,
+        job_retention: Duration::from_secs(86_400),
+        max_jobs_per_minute: 100,
+        max_jobs_in_flight: 100,
     };
     Deps { store, signer: InMemoryObjects::default(), pusher: RecordingPusher::default(), verifier, settings }
 }

@@ -253,7 +253,7 @@ mod tests {
         };
         let store = InMemoryStore::with_job(job);
         store.connect(&conn(), &alice());
-        store.subscribe(&job_id(), &conn(), &alice()).await.expect("subscribe");
+        store.subscribe(&job_id(), &conn(), &alice(), u32::MAX).await.expect("subscribe");
         let objects = InMemoryObjects::default();
         if let Some(bytes) = upload {
             objects.insert(&keys::upload(&alice(), &job_id()), bytes);

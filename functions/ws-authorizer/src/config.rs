@@ -19,25 +19,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jobcast_shared::auth::JwtKey;
 
-    const SECRET: (&str, &str) = ("JWT_SECRET", "authorizer-config-secret-authorizer-config");
+    const SECRET: (&str, &str) = ("JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:jwt");
 
     #[test]
     fn unset_variables_take_their_defaults() {
         let config = Config::from_env(&Env::from_pairs([SECRET])).expect("only the secret set");
-        assert!(matches!(config.jwt.key, JwtKey::Hs256 { .. }), "HS256 unless JWT_ALGORITHM says otherwise");
-        assert_eq!((config.jwt.issuer, config.jwt.audience), (None, None));
+        assert_eq!(config.jwt.secret_arn.as_deref(), Some(SECRET.1));
+        assert_eq!((config.jwt.issuer, config.jwt.audience, config.jwt.jwks), (None, None, None));
         assert_eq!(config.jwt.leeway_seconds, 30);
     }
 
     #[test]
     fn a_bad_or_missing_value_names_its_variable() {
-        for (name, value) in [("JWT_LEEWAY_SECONDS", "lots"), ("JWT_ALGORITHM", "none")] {
+        for (name, value) in [("JWT_LEEWAY_SECONDS", "lots"), ("JWT_SECRET", "plaintext-is-refused-plaintext!!")] {
             let err = Config::from_env(&Env::from_pairs([SECRET, (name, value)])).expect_err(name);
             assert!(err.to_string().contains(name), "{name}: {err}");
         }
-        let err = Config::from_env(&Env::from_pairs([("JWT_ALGORITHM", "RS256")])).expect_err("no key");
-        assert_eq!(err, ConfigError::Missing("JWT_PUBLIC_KEY"));
+        let err =
+            Config::from_env(&Env::from_pairs([("JWT_JWKS_URL", "https://idp.example/jwks")])).expect_err("no iss");
+        assert!(err.to_string().contains("JWT_ISSUER"), "{err}");
     }
 }

@@ -35,8 +35,8 @@ mod tests {
         let job = JobId::parse("job-alice-1").expect("id");
         store.connect(&gone, &alice);
         store.connect(&other, &alice);
-        store.subscribe(&job, &gone, &alice).await.expect("subscribe");
-        store.subscribe(&job, &other, &alice).await.expect("subscribe");
+        store.subscribe(&job, &gone, &alice, u32::MAX).await.expect("subscribe");
+        store.subscribe(&job, &other, &alice, u32::MAX).await.expect("subscribe");
 
         let event = serde_json::from_str(include_str!("../../../events/disconnect.json")).expect("fixture");
         let response = handle(&store, event).await.expect("handled");
@@ -44,7 +44,7 @@ mod tests {
         assert_eq!(response["statusCode"], 200);
         assert!(!store.has_connection(&gone));
         assert!(store.has_connection(&other));
-        assert_eq!(store.subscribers(&job).await.expect("read"), vec![other]);
+        assert_eq!(store.subscribers(&job).await.expect("read").live, vec![other]);
     }
 
     #[tokio::test]

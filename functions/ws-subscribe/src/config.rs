@@ -2,19 +2,26 @@
 
 use jobcast_shared::config::{ConfigError, Env, PushConfig, Tables};
 
+/// Jobs one connection may follow at once unless `MAX_SUBSCRIPTIONS_PER_CONNECTION` says
+/// otherwise: a dashboard's worth. It bounds the connection row (it holds the set).
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 50;
+
 /// Every variable the function reads. `PUSH_CONCURRENCY` keeps its default in `jobcast_shared`
 /// and is checked here like everywhere else, though a reply goes to one connection only.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub push: PushConfig,
     pub tables: Tables,
+    pub max_subscriptions_per_connection: u32,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let push = PushConfig::from_env(env)?;
         let tables = Tables::from_env(env)?;
-        Ok(Config { push, tables })
+        let max_subscriptions_per_connection =
+            env.parsed_or("MAX_SUBSCRIPTIONS_PER_CONNECTION", DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION)?;
+        Ok(Config { push, tables, max_subscriptions_per_connection })
     }
 }
 
@@ -23,11 +30,12 @@ mod tests {
     use super::*;
 
     /// The variables without a default.
-    const REQUIRED: [(&str, &str); 5] = [
+    const REQUIRED: [(&str, &str); 6] = [
         ("JOBS_TABLE", "jobs"),
         ("CHUNKS_TABLE", "chunks"),
         ("CONNECTIONS_TABLE", "connections"),
         ("SUBSCRIPTIONS_TABLE", "subscriptions"),
+        ("LIMITS_TABLE", "limits"),
         ("WS_MANAGEMENT_ENDPOINT", "https://ws.example/dev"),
     ];
 
@@ -42,11 +50,16 @@ mod tests {
             .expect("valid");
         assert_eq!(config.push, defaults);
         assert_eq!(config.tables.subscriptions, "subscriptions");
+        assert_eq!(config.max_subscriptions_per_connection, DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION);
     }
 
     #[test]
     fn a_bad_or_missing_value_names_its_variable() {
-        for (name, value) in [("WS_MANAGEMENT_ENDPOINT", "wss://ws.example/dev"), ("PUSH_CONCURRENCY", "many")] {
+        for (name, value) in [
+            ("WS_MANAGEMENT_ENDPOINT", "wss://ws.example/dev"),
+            ("PUSH_CONCURRENCY", "many"),
+            ("MAX_SUBSCRIPTIONS_PER_CONNECTION", "-1"),
+        ] {
             let err = Config::from_env(&env_with(&[(name, value)])).expect_err(name);
             assert!(err.to_string().contains(name), "{name}: {err}");
         }

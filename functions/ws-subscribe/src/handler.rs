@@ -3,29 +3,37 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use jobcast_shared::BoxError;
-use jobcast_shared::auth::user_from_authorizer_context;
+use jobcast_shared::auth::{token_expiry_from_authorizer_context, user_from_authorizer_context};
+use jobcast_shared::clock;
 use jobcast_shared::ids::{ConnectionId, JobId, UserId};
-use jobcast_shared::ports::{JobReader, PushError, Pusher, StoreError, SubscriptionStore};
+use jobcast_shared::ports::{ConnectionStore, JobReader, PushError, Pusher, StoreError, Subscribed, SubscriptionStore};
 use jobcast_shared::protocol::{ClientMessage, ErrorCode, JobSnapshot, MAX_REPORTED_RECONNECTS, ServerMessage};
-use jobcast_shared::telemetry::{self, name};
+use jobcast_shared::push::close_expired;
+use jobcast_shared::telemetry::{self, label, name};
 use serde_json::{Value, json};
 
 #[derive(Debug)]
 pub struct Deps<S, P> {
     pub store: S,
     pub pusher: P,
+    pub max_subscriptions_per_connection: u32,
 }
 
 pub async fn handle<S, P>(deps: &Deps<S, P>, event: ApiGatewayWebsocketProxyRequest) -> Result<Value, BoxError>
 where
-    S: JobReader + SubscriptionStore,
+    S: JobReader + SubscriptionStore + ConnectionStore,
     P: Pusher,
 {
     let context = &event.request_context;
     let connection = ConnectionId::parse(context.connection_id.clone().unwrap_or_default())?;
-    let outcome = match user_from_authorizer_context(&context.authorizer.fields) {
-        Some(user) => respond(deps, &connection, &user, event.body.as_deref().unwrap_or_default()).await,
+    let fields = &context.authorizer.fields;
+    let token_counts = token_expiry_from_authorizer_context(fields).is_some_and(|until| until > clock::epoch_seconds());
+    let outcome = match user_from_authorizer_context(fields) {
         None => Ok(ServerMessage::error(ErrorCode::Unauthorized, "connection has no verified user")),
+        Some(_) if !token_counts => {
+            Ok(ServerMessage::error(ErrorCode::TokenExpired, "the token has expired; reconnect with a fresh one"))
+        }
+        Some(user) => respond(deps, &connection, &user, event.body.as_deref().unwrap_or_default()).await,
     };
     // A store failure still gets an answer, so the client is not left waiting on a reply.
     let reply = match &outcome {
@@ -37,6 +45,10 @@ where
         Err(err) => {
             tracing::warn!(connection_id = %connection, error = %err, "reply not delivered")
         }
+    }
+    if matches!(&outcome, Ok(ServerMessage::Error { code: ErrorCode::TokenExpired, .. })) {
+        // After the reply, so the client learns why the socket closes.
+        close_expired(&deps.store, &deps.pusher, &connection).await?;
     }
     outcome?;
     Ok(json!({ "statusCode": 200 }))
@@ -87,7 +99,21 @@ where
         // Someone else's job and a missing job answer alike, so ids cannot be probed.
         return Ok(ServerMessage::not_found(job_id));
     }
-    deps.store.subscribe(&job_id, connection, user).await?;
+    match deps.store.subscribe(&job_id, connection, user, deps.max_subscriptions_per_connection).await? {
+        Subscribed::Yes => {}
+        Subscribed::TooMany => {
+            telemetry::count_by(name::LIMITS_REACHED, label::REASON, "subscriptions", 1);
+            let max = deps.max_subscriptions_per_connection;
+            return Ok(ServerMessage::Error {
+                code: ErrorCode::TooManySubscriptions,
+                message: format!("a connection may follow {max} jobs at once; unsubscribe from one first"),
+                job_id: Some(job_id),
+            });
+        }
+        Subscribed::ConnectionGone => {
+            return Ok(ServerMessage::error(ErrorCode::Unauthorized, "the connection is closing"));
+        }
+    }
     // Read again *after* subscribing: a change committed before this read is in the snapshot,
     // one committed after it is pushed to us. Either way nothing falls in between.
     let Some(job) = deps.store.get_job(&job_id).await? else {
@@ -125,7 +151,9 @@ mod tests {
         for job in jobs {
             store.insert_job(job.clone());
         }
-        Deps { store, pusher: RecordingPusher::default() }
+        // $connect wrote the connection's row.
+        store.connect(&connection(), &UserId::parse("alice").expect("id"));
+        Deps { store, pusher: RecordingPusher::default(), max_subscriptions_per_connection: 2 }
     }
 
     /// The subscribe fixture with another body.
@@ -160,7 +188,7 @@ mod tests {
         };
         assert_eq!(job_id.as_str(), "job-alice-1");
         assert_eq!((snapshot.progress, snapshot.seq, snapshot.chunks_done), (30, 7, 1));
-        assert_eq!(deps.store.subscribers(&job_id).await.expect("read"), vec![connection()]);
+        assert_eq!(deps.store.subscribers(&job_id).await.expect("read").live, vec![connection()]);
     }
 
     #[tokio::test]
@@ -210,6 +238,42 @@ mod tests {
             assert!(matches!(reply, ServerMessage::Error { code, .. } if code == expected), "{body:?} gave {reply:?}");
             assert_eq!(deps.store.subscription_count(), 0);
         }
+    }
+
+    #[tokio::test]
+    async fn a_frame_after_the_token_expired_gets_token_expired_and_the_socket_is_closed() {
+        let deps = deps(&[job("job-alice-1", "alice")]);
+        let mut event = frame(r#"{"action":"subscribe_job","jobId":"job-alice-1"}"#);
+        let past = jobcast_shared::clock::epoch_seconds() - 1;
+        event.request_context.authorizer.fields.insert("tokenExpiresAt".into(), past.into());
+        let reply = reply_to(&deps, event).await;
+        assert!(matches!(reply, ServerMessage::Error { code: ErrorCode::TokenExpired, .. }), "{reply:?}");
+        assert_eq!(deps.store.subscription_count(), 0, "nothing subscribed on an expired token");
+        assert_eq!(deps.pusher.closed(), vec![connection()]);
+        assert!(!deps.store.has_connection(&connection()), "the connection's rows are gone");
+    }
+
+    #[tokio::test]
+    async fn a_connection_may_follow_only_so_many_jobs_and_resubscribing_is_free() {
+        let jobs: Vec<Job> = (1..=3).map(|i| job(&format!("job-alice-{i}"), "alice")).collect();
+        let deps = deps(&jobs);
+        let subscribe = |i: u32| frame(&format!(r#"{{"action":"subscribe_job","jobId":"job-alice-{i}"}}"#));
+        for i in [1, 2, 1, 2] {
+            handle(&deps, subscribe(i)).await.expect("handled");
+        }
+        handle(&deps, subscribe(3)).await.expect("handled");
+        let sent = deps.pusher.sent_to(&connection());
+        assert!(sent[..4].iter().all(|m| matches!(m, ServerMessage::Subscribed { .. })), "{sent:?}");
+        assert!(
+            matches!(&sent[4], ServerMessage::Error { code: ErrorCode::TooManySubscriptions, job_id: Some(j), .. } if j.as_str() == "job-alice-3"),
+            "{:?}",
+            sent[4]
+        );
+        assert_eq!(deps.store.subscription_count(), 2);
+        // Unsubscribing frees a slot.
+        handle(&deps, frame(r#"{"action":"unsubscribe_job","jobId":"job-alice-1"}"#)).await.expect("handled");
+        handle(&deps, subscribe(3)).await.expect("handled");
+        assert!(matches!(deps.pusher.sent_to(&connection()).last(), Some(ServerMessage::Subscribed { .. })));
     }
 
     #[tokio::test]

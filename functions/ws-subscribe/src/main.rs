@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         store: DynamoStore::new(dynamodb(&sdk), config.tables),
         pusher: ManagementApiPusher::new(&sdk, &config.push.management_endpoint),
+        max_subscriptions_per_connection: config.max_subscriptions_per_connection,
     };
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         metrics.around(handler::handle(&deps, event.payload))

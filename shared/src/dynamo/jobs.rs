@@ -10,8 +10,20 @@ use crate::clock;
 use crate::ids::{JobId, UserId};
 use crate::job::{Job, Stage};
 use crate::ports::{
-    JobCursor, JobLister, JobPage, JobReader, JobStages, JobWriter, StageChange, StoreError, StuckJobs,
+    Allowance, JobCursor, JobLister, JobPage, JobReader, JobStages, JobWriter, StageChange, StoreError, StuckJobs,
+    UserLimits,
 };
+
+/// The job's TTL (epoch seconds) for a job created at `created_at` (epoch ms).
+fn expiry(created_at: i64, retention: std::time::Duration) -> u64 {
+    u64::try_from(created_at / 1000).unwrap_or(0) + retention.as_secs()
+}
+
+/// Past its TTL, a job reads as missing everywhere: DynamoDB deletes expired items only
+/// eventually (within days), and the bucket has deleted the result by then.
+fn is_expired(item: &Item, now: u64) -> bool {
+    matches!(item.get("expiresAt"), Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) if v.parse::<u64>().is_ok_and(|at| at <= now))
+}
 
 impl JobReader for DynamoStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
@@ -24,7 +36,10 @@ impl JobReader for DynamoStore {
             .send()
             .await
             .context("reading a job")?;
-        out.item.as_ref().map(job_from_item).transpose()
+        match out.item {
+            Some(item) if !is_expired(&item, clock::epoch_seconds()) => job_from_item(&item).map(Some),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -50,11 +65,16 @@ impl JobLister for DynamoStore {
             .send()
             .await
             .context("listing a user's jobs")?;
-        let jobs = out.items().iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
+        // Every job lives equally long, so expired jobs are the oldest: once one shows up in
+        // this newest-first page, the rest of the list is expired too.
+        let now = clock::epoch_seconds();
+        let live: Vec<&Item> = out.items().iter().take_while(|item| !is_expired(item, now)).collect();
+        let reached_expired = live.len() < out.items().len();
+        let jobs = live.into_iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
         // DynamoDB may hand back a last key even when nothing follows; a page that came back
         // short of the limit is the end.
         let next = match (out.last_evaluated_key(), jobs.last()) {
-            (Some(_), Some(last)) if jobs.len() == limit as usize => {
+            (Some(_), Some(last)) if jobs.len() == limit as usize && !reached_expired => {
                 Some(JobCursor { created_at: last.created_at, job_id: last.id.clone() })
             }
             _ => None,
@@ -70,6 +90,7 @@ impl JobWriter for DynamoStore {
             .put_item()
             .table_name(&self.tables.jobs)
             .set_item(Some(job_to_item(job)))
+            .item("expiresAt", n(expiry(job.created_at, self.job_retention)))
             .condition_expression("attribute_not_exists(jobId)")
             .send()
             .await;
@@ -126,7 +147,17 @@ impl JobStages for DynamoStore {
             update.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         match send_update(request.condition_expression(condition).update_expression(update)).await {
-            Ok(out) => out.attributes.as_ref().map(job_from_item).transpose(),
+            Ok(out) => {
+                let after = out.attributes.as_ref().map(job_from_item).transpose()?;
+                if let Some(job) = after.as_ref().filter(|job| job.stage.is_terminal()) {
+                    // Only the caller that made the move gets here, so the slot is given back
+                    // once. A failure here must not undo the move: the count's lease heals it.
+                    if let Err(err) = self.release(&job.owner, Allowance::JobsInFlight).await {
+                        tracing::warn!(job_id = %job.id, error = %err, "in-flight slot not given back");
+                    }
+                }
+                Ok(after)
+            }
             Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(anyhow::Error::new(err).context("moving a job to its next stage").into()),
         }

@@ -15,6 +15,7 @@ struct PushState {
     gone: HashSet<ConnectionId>,
     throttled: HashMap<ConnectionId, usize>,
     attempts: HashMap<ConnectionId, usize>,
+    closed: Vec<ConnectionId>,
 }
 
 /// A [`Pusher`] that records what it was asked to send, with scriptable 410s and throttling.
@@ -56,6 +57,11 @@ impl RecordingPusher {
             .collect()
     }
 
+    /// The connections closed from the server side, in order.
+    pub fn closed(&self) -> Vec<ConnectionId> {
+        lock(&self.state).closed.clone()
+    }
+
     /// The messages delivered to one connection.
     pub fn sent_to(&self, connection: &ConnectionId) -> Vec<ServerMessage> {
         self.sent().into_iter().filter(|(c, _)| c == connection).map(|(_, m)| m).collect()
@@ -83,5 +89,12 @@ impl Pusher for RecordingPusher {
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         outcome
+    }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        let mut state = lock(&self.state);
+        state.closed.push(connection.clone());
+        state.gone.insert(connection.clone());
+        Ok(())
     }
 }

@@ -17,7 +17,10 @@ struct State {
     pushed_percent: HashMap<JobId, u8>,
     chunk_marks: HashSet<(JobId, ChunkIndex)>,
     connections: HashMap<ConnectionId, Connection>,
-    subscriptions: BTreeMap<(JobId, ConnectionId), UserId>,
+    /// Subscription → (user, the connection's token expiry).
+    subscriptions: BTreeMap<(JobId, ConnectionId), (UserId, u64)>,
+    /// Per-user counts by limits-table key (leases are not modelled: nothing here crashes).
+    limits: HashMap<String, u32>,
 }
 
 /// Every store port over one in-memory state. Counts item writes the way DynamoDB bills them
@@ -49,15 +52,26 @@ impl InMemoryStore {
         lock(&self.state).jobs.get(id).cloned()
     }
 
-    /// Registers a live connection, as `$connect` would.
+    /// Registers a live connection with an hour-long token, as `$connect` would.
     pub fn connect(&self, id: &ConnectionId, user: &UserId) {
+        self.connect_until(id, user, clock::epoch_seconds() + 3600);
+    }
+
+    /// Registers a live connection whose token counts until `token_expires_at`.
+    pub fn connect_until(&self, id: &ConnectionId, user: &UserId, token_expires_at: u64) {
         let connection = Connection {
             id: id.clone(),
             user: user.clone(),
             connected_at: clock::epoch_millis(),
             expires_at: clock::expires_in(CONNECTION_TTL),
+            token_expires_at,
         };
         lock(&self.state).connections.insert(id.clone(), connection);
+    }
+
+    /// How many units of `user`'s `allowance` are taken.
+    pub fn taken(&self, user: &UserId, allowance: Allowance) -> u32 {
+        lock(&self.state).limits.get(&allowance.key(user)).copied().unwrap_or(0)
     }
 
     pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
@@ -140,15 +154,26 @@ impl JobWriter for InMemoryStore {
 
 impl JobStages for InMemoryStore {
     async fn advance(&self, job: &JobId, change: &StageChange) -> Result<Option<Job>, StoreError> {
-        let mut state = lock(&self.state);
-        let Some(stored) = state.jobs.get_mut(job) else {
+        let Some(after) = self.move_stage(job, change) else {
             return Ok(None);
         };
+        self.wrote(1);
+        if after.stage.is_terminal() {
+            self.release(&after.owner, Allowance::JobsInFlight).await?;
+        }
+        Ok(Some(after))
+    }
+}
+
+impl InMemoryStore {
+    fn move_stage(&self, job: &JobId, change: &StageChange) -> Option<Job> {
+        let mut state = lock(&self.state);
+        let stored = state.jobs.get_mut(job)?;
         if !change.from.contains(&stored.stage) {
-            return Ok(None);
+            return None;
         }
         if change.unchanged_since.is_some_and(|since| stored.updated_at >= since) {
-            return Ok(None);
+            return None;
         }
         stored.stage = change.to;
         stored.seq += 1;
@@ -161,8 +186,7 @@ impl JobStages for InMemoryStore {
         }
         let after = stored.clone();
         state.pushed_percent.insert(job.clone(), after.progress().percent);
-        self.wrote(1);
-        Ok(Some(after))
+        Some(after)
     }
 }
 
@@ -191,13 +215,40 @@ impl ChunkMarks for InMemoryStore {
 }
 
 impl UserRoom for InMemoryStore {
-    async fn connections_of(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn connections_of(&self, user: &UserId) -> Result<Targets, StoreError> {
         self.queried();
         let state = lock(&self.state);
-        let mut ids: Vec<ConnectionId> =
-            state.connections.values().filter(|c| &c.user == user).map(|c| c.id.clone()).collect();
-        ids.sort();
-        Ok(ids)
+        let mut mine: Vec<&Connection> = state.connections.values().filter(|c| &c.user == user).collect();
+        mine.sort_by(|a, b| a.id.cmp(&b.id));
+        let now = clock::epoch_seconds();
+        let mut targets = Targets::default();
+        for connection in mine {
+            targets.add(connection.id.clone(), connection.token_expires_at, now);
+        }
+        Ok(targets)
+    }
+}
+
+impl UserLimits for InMemoryStore {
+    async fn acquire(&self, user: &UserId, allowance: Allowance, max: u32) -> Result<bool, StoreError> {
+        // One conditional UpdateItem, billed whether or not its condition holds.
+        self.wrote(1);
+        let mut state = lock(&self.state);
+        let taken = state.limits.entry(allowance.key(user)).or_default();
+        if *taken >= max {
+            return Ok(false);
+        }
+        *taken += 1;
+        Ok(true)
+    }
+
+    async fn release(&self, user: &UserId, allowance: Allowance) -> Result<(), StoreError> {
+        self.wrote(1);
+        let mut state = lock(&self.state);
+        if let Some(taken) = state.limits.get_mut(&allowance.key(user)) {
+            *taken = taken.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 
@@ -208,17 +259,37 @@ impl ConnectionStore for InMemoryStore {
     }
 
     async fn delete_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
-        let mut state = lock(&self.state);
-        state.connections.remove(id);
-        state.subscriptions.retain(|(_, connection), _| connection != id);
+        let removed = {
+            let mut state = lock(&self.state);
+            state.subscriptions.retain(|(_, connection), _| connection != id);
+            state.connections.remove(id)
+        };
+        if let Some(removed) = removed {
+            self.release(&removed.user, Allowance::Connections).await?;
+        }
         Ok(())
     }
 }
 
 impl SubscriptionStore for InMemoryStore {
-    async fn subscribe(&self, job: &JobId, connection: &ConnectionId, user: &UserId) -> Result<(), StoreError> {
-        lock(&self.state).subscriptions.insert((job.clone(), connection.clone()), user.clone());
-        Ok(())
+    async fn subscribe(
+        &self,
+        job: &JobId,
+        connection: &ConnectionId,
+        user: &UserId,
+        max_per_connection: u32,
+    ) -> Result<Subscribed, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(token_expires_at) = state.connections.get(connection).map(|c| c.token_expires_at) else {
+            return Ok(Subscribed::ConnectionGone);
+        };
+        let key = (job.clone(), connection.clone());
+        let following = state.subscriptions.keys().filter(|(_, c)| c == connection).count();
+        if !state.subscriptions.contains_key(&key) && following >= max_per_connection as usize {
+            return Ok(Subscribed::TooMany);
+        }
+        state.subscriptions.insert(key, (user.clone(), token_expires_at));
+        Ok(Subscribed::Yes)
     }
 
     async fn unsubscribe(&self, job: &JobId, connection: &ConnectionId) -> Result<(), StoreError> {
@@ -226,10 +297,15 @@ impl SubscriptionStore for InMemoryStore {
         Ok(())
     }
 
-    async fn subscribers(&self, job: &JobId) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn subscribers(&self, job: &JobId) -> Result<Targets, StoreError> {
         self.queried();
         let state = lock(&self.state);
-        Ok(state.subscriptions.keys().filter(|(j, _)| j == job).map(|(_, connection)| connection.clone()).collect())
+        let now = clock::epoch_seconds();
+        let mut targets = Targets::default();
+        for ((_, connection), (_, token_expires_at)) in state.subscriptions.iter().filter(|((j, _), _)| j == job) {
+            targets.add(connection.clone(), *token_expires_at, now);
+        }
+        Ok(targets)
     }
 }
 

@@ -40,7 +40,7 @@ async fn seeded(pages: u32, chunk_pages: u32) -> TestDeps {
     };
     let store = InMemoryStore::with_job(job.clone());
     store.connect(&conn(), &job.owner);
-    store.subscribe(&job.id, &conn(), &job.owner).await.expect("subscribe");
+    store.subscribe(&job.id, &conn(), &job.owner, u32::MAX).await.expect("subscribe");
     let objects = InMemoryObjects::default();
     let manifest = Manifest { page_count: pages, metadata: PdfMetadata::default(), chunks: plan.clone() };
     objects.insert(&keys::manifest(&job.id), serde_json::to_vec(&manifest).expect("json"));

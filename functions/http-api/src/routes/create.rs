@@ -6,9 +6,10 @@ use jobcast_shared::clock;
 use jobcast_shared::ids::{JobId, UserId};
 use jobcast_shared::job::{Job, Stage};
 use jobcast_shared::keys;
-use jobcast_shared::ports::{Pusher, StoreError, UrlSigner};
+use jobcast_shared::ports::{Allowance, Pusher, StoreError, UrlSigner};
 use jobcast_shared::protocol::JobSnapshot;
 use jobcast_shared::push::Notifier;
+use jobcast_shared::telemetry::{self, label, name};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,7 @@ where
     P: Pusher,
 {
     let new = parse_new_job(body, deps.settings.max_upload_bytes)?;
+    take_allowances(deps, user).await?;
     let now = clock::epoch_millis();
     let job = Job {
         id: JobId::generate(),
@@ -90,7 +92,11 @@ where
         created_at: now,
         updated_at: now,
     };
-    if !deps.store.create_job(&job).await? {
+    let created = deps.store.create_job(&job).await;
+    if !matches!(created, Ok(true)) {
+        // The job never existed, so it will never end and give its slot back.
+        deps.store.release(user, Allowance::JobsInFlight).await?;
+        created?;
         return Err(ApiError::Internal(StoreError::Corrupt("a fresh job id was taken".into())));
     }
     let ttl = deps.settings.upload_url_ttl;
@@ -101,7 +107,7 @@ where
         tracing::warn!(error = %err, "job_list_update not pushed");
     }
     tracing::info!(job_id = %job.id, size = new.size_bytes, "job created");
-    jobcast_shared::telemetry::count(jobcast_shared::telemetry::name::JOBS_CREATED, 1);
+    telemetry::count(name::JOBS_CREATED, 1);
     let created = CreatedJob {
         job_id: job.id.clone(),
         upload_url,
@@ -113,10 +119,38 @@ where
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
+/// How long a user at the in-flight limit is asked to wait: about as long as a job takes.
+const IN_FLIGHT_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// One in-flight slot and one unit of this minute's job allowance, or a 429 saying when to
+/// come back. Both are conditional counter writes, so concurrent requests cannot overshoot.
+async fn take_allowances<S: ApiStore, U, P>(deps: &Deps<S, U, P>, user: &UserId) -> Result<(), ApiError> {
+    let settings = &deps.settings;
+    if !deps.store.acquire(user, Allowance::JobsInFlight, settings.max_jobs_in_flight).await? {
+        telemetry::count_by(name::LIMITS_REACHED, label::REASON, "jobs_in_flight", 1);
+        return Err(ApiError::TooManyRequests {
+            message: format!("{} jobs are still running; wait for one to finish", settings.max_jobs_in_flight),
+            retry_after_seconds: IN_FLIGHT_RETRY_AFTER_SECONDS,
+        });
+    }
+    let now = clock::epoch_seconds();
+    let window_start = now - now % 60;
+    if !deps.store.acquire(user, Allowance::JobsPerMinute { window_start }, settings.max_jobs_per_minute).await? {
+        deps.store.release(user, Allowance::JobsInFlight).await?;
+        telemetry::count_by(name::LIMITS_REACHED, label::REASON, "jobs_per_minute", 1);
+        return Err(ApiError::TooManyRequests {
+            message: format!("at most {} jobs per minute", settings.max_jobs_per_minute),
+            retry_after_seconds: (window_start + 60 - now).max(1),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::test_support::{body_json, deps, get, post, send, send_body};
     use jobcast_shared::ids::{ConnectionId, JobId, UserId};
+    use jobcast_shared::ports::{Allowance, JobStages as _, StageChange};
     use jobcast_shared::protocol::ServerMessage;
     use lambda_http::http::StatusCode;
 
@@ -159,5 +193,43 @@ mod tests {
         }
         let list = body_json(&send(&deps, get("/jobs", Some("alice"))).await);
         assert_eq!(list["jobs"].as_array().map(Vec::len), Some(0));
+        let alice = UserId::parse("alice").expect("id");
+        assert_eq!(deps.store.taken(&alice, Allowance::JobsInFlight), 0, "a refused body takes no slot");
+    }
+
+    const NEW_JOB: &str = r#"{"fileName":"report.pdf","sizeBytes":1234}"#;
+
+    #[tokio::test]
+    async fn a_user_at_the_in_flight_limit_gets_429_with_retry_after_until_a_job_ends() {
+        let mut deps = deps([]);
+        deps.settings.max_jobs_in_flight = 2;
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let response = send_body(&deps, post("/jobs", "alice", NEW_JOB)).await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+            ids.push(JobId::parse(body_json(&response)["jobId"].as_str().expect("id")).expect("id"));
+        }
+        let refused = send_body(&deps, post("/jobs", "alice", NEW_JOB)).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()["retry-after"], "30");
+        assert_eq!(body_json(&refused)["error"]["code"], "too_many_requests");
+        // Someone else is not affected.
+        assert_eq!(send_body(&deps, post("/jobs", "bob", NEW_JOB)).await.status(), StatusCode::CREATED);
+        // A job that ends gives its slot back.
+        deps.store.advance(&ids[0], &StageChange::fail("test")).await.expect("fail").expect("moved");
+        assert_eq!(send_body(&deps, post("/jobs", "alice", NEW_JOB)).await.status(), StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn a_user_over_the_per_minute_limit_gets_429_and_keeps_no_in_flight_slot() {
+        let mut deps = deps([]);
+        deps.settings.max_jobs_per_minute = 1;
+        assert_eq!(send_body(&deps, post("/jobs", "alice", NEW_JOB)).await.status(), StatusCode::CREATED);
+        let refused = send_body(&deps, post("/jobs", "alice", NEW_JOB)).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = refused.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let alice = UserId::parse("alice").expect("id");
+        assert_eq!(deps.store.taken(&alice, Allowance::JobsInFlight), 1, "only the created job holds a slot");
     }
 }
