@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import io
 import json
+import shlex
 import sys
 import time
 import zipfile
@@ -208,7 +209,8 @@ def main() -> None:
         secret = client("secretsmanager", args.endpoint).get_secret_value(SecretId=outputs["JwtSecretArn"])
         env["JOBCAST_JWT_SECRET_ARN"] = outputs["JwtSecretArn"]
         env["JOBCAST_JWT_SECRET"] = secret["SecretString"]
-    args.env_out.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+    # Quoted for the shell that sources the file (a generated secret may hold any punctuation).
+    args.env_out.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     print(f"deployed stack {args.stack} in {time.monotonic() - started:.1f}s", file=sys.stderr)
 
 

@@ -51,7 +51,8 @@ pub async fn read_secret(sdk: &aws_config::SdkConfig, id: &str) -> anyhow::Resul
         .await
         .with_context(|| format!("reading the secret {id}"))?;
     let value = out.secret_string().with_context(|| format!("the secret {id} has no string value"))?;
-    Ok(value.trim().as_bytes().to_vec())
+    // Byte for byte: whoever mints tokens with it signs with exactly these bytes.
+    Ok(value.as_bytes().to_vec())
 }
 
 /// The token verifier the settings describe: the HS256 secret read from Secrets Manager, the

@@ -172,8 +172,9 @@ where
     deliver(store, pusher, concurrency, &targets, message).await
 }
 
-/// Fans `message` out to the live targets, closes those whose token has expired, and deletes
-/// the rows of both those and the ones that answered 410.
+/// Fans `message` out to the live targets, deletes the rows of those that answered 410, then
+/// closes those whose token has expired. The live pushes go first: closing is cleanup, and a
+/// failure to close is logged, never in the way of a delivery.
 async fn deliver<S: ConnectionStore, P: Pusher>(
     store: &S,
     pusher: &P,
@@ -181,13 +182,15 @@ async fn deliver<S: ConnectionStore, P: Pusher>(
     targets: &Targets,
     message: &ServerMessage,
 ) -> Result<FanOut, StoreError> {
-    for expired in &targets.expired {
-        close_expired(store, pusher, expired).await?;
-    }
     let report = fan_out(pusher, &targets.live, &message.to_json(), concurrency).await;
     for gone in &report.gone {
         tracing::info!(connection_id = %gone, "connection gone; deleting its rows");
         store.delete_connection(gone).await.with_context(|| format!("deleting gone connection {gone}"))?;
+    }
+    for expired in &targets.expired {
+        if let Err(err) = close_expired(store, pusher, expired).await {
+            tracing::warn!(connection_id = %expired, error = %err, "expired connection's rows not deleted");
+        }
     }
     Ok(report)
 }

@@ -136,6 +136,19 @@ impl Stack {
         self.connect_with_token(&self.token(user)).await.expect("a valid token connects")
     }
 
+    /// The HTTP status of a refused handshake (401, 403, 429…), or `None` when it connected.
+    pub async fn handshake_refusal(&self, token: &str) -> Option<u16> {
+        let url = format!("{}?token={token}", self.ws_url);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((mut ws, _)) => {
+                let _ = ws.close(None).await;
+                None
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Some(response.status().as_u16()),
+            Err(other) => panic!("the handshake failed without an HTTP answer: {other}"),
+        }
+    }
+
     pub async fn connect_with_token(&self, token: &str) -> anyhow::Result<Client> {
         let url = format!("{}?token={token}", self.ws_url);
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;

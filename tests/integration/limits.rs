@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobcast_shared::clock;
 use jobcast_shared::ids::{JobId, UserId};
-use jobcast_shared::ports::{Allowance, JobReader as _, JobStages as _, StageChange, UserLimits as _};
+use jobcast_shared::ports::{Allowance, JobStages as _, StageChange, SubscriptionStore as _, UserLimits as _};
 use jobcast_shared::protocol::{ErrorCode, ServerMessage};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -27,7 +27,7 @@ async fn a_user_at_the_connection_limit_is_refused_at_connect_until_one_closes()
     for _ in 0..MAX_CONNECTIONS {
         open.push(stack.connect(&alice).await);
     }
-    assert!(stack.connect_with_token(&stack.token(&alice)).await.is_err(), "one connection too many");
+    assert_eq!(stack.handshake_refusal(&stack.token(&alice)).await, Some(429), "one connection too many");
     // Another user is not affected.
     let bob = stack.connect(&user("bob")).await;
     bob.close().await;
@@ -63,12 +63,16 @@ async fn a_connection_may_follow_only_so_many_jobs() {
         matches!(&refused, ServerMessage::Error { code: ErrorCode::TooManySubscriptions, job_id: Some(j), .. } if j == extra),
         "{refused:?}"
     );
+    assert_eq!(
+        stack.store().subscribers(extra).await.expect("read"),
+        Default::default(),
+        "the refused job is not followed"
+    );
     assert!(matches!(client.subscribe(&jobs[0].id).await, ServerMessage::Subscribed { .. }), "resubscribing is free");
     client.send(json!({"action": "unsubscribe_job", "jobId": jobs[0].id})).await;
     assert!(matches!(client.next_message().await.expect("reply"), ServerMessage::Unsubscribed { .. }));
     assert!(matches!(client.subscribe(extra).await, ServerMessage::Subscribed { .. }), "a freed slot is usable");
-    // The refused job is not followed: its progress reaches only subscribers.
-    assert_eq!(stack.store().get_job(extra).await.expect("read").map(|j| j.chunks_total), Some(2));
+    assert_eq!(stack.store().subscribers(extra).await.expect("read").live.len(), 1);
 }
 
 async fn create(stack: &Stack, owner: &UserId) -> reqwest::Response {
@@ -111,17 +115,37 @@ async fn job_creation_is_limited_in_flight_and_per_minute_with_a_json_429_and_re
     for _ in 0..2 {
         assert_eq!(create(&stack, &alice).await.status(), StatusCode::CREATED);
     }
-    // Six created this minute: the seventh is over the per-minute allowance, slots or not.
+    // MAX_PER_MINUTE (6) created this minute: the next is over it, whatever slots are free.
     for id in ids.drain(..2) {
         store.advance(&id, &StageChange::fail("ended by the test")).await.expect("fail").expect("moved");
     }
+    assert_eq!(MAX_IN_FLIGHT + 2, MAX_PER_MINUTE, "the steps above created exactly the minute's allowance");
     let refused = create(&stack, &alice).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = refused.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let in_flight = store.acquire(&alice, Allowance::JobsInFlight, MAX_IN_FLIGHT as u32).await.expect("acquire");
-    assert!(in_flight, "a refused request keeps no in-flight slot: 2 open jobs, a third fits");
-    assert_eq!(MAX_PER_MINUTE, 6);
+    assert_eq!(taken(&stack, &alice, Allowance::JobsInFlight).await, 2, "two jobs are open; refusals hold no slot");
+    assert_eq!(
+        taken(&stack, &alice, Allowance::JobsPerMinute { window_start: clock::epoch_seconds() / 60 * 60 }).await,
+        6,
+        "a refused request counts nothing"
+    );
+}
+
+/// A user's count, read straight from the limits table.
+async fn taken(stack: &Stack, owner: &UserId, allowance: Allowance) -> u64 {
+    let item = stack
+        .ddb()
+        .get_item()
+        .table_name(&stack.tables.limits)
+        .key("limitKey", AttributeValue::S(allowance.key(owner)))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("reading a count")
+        .item
+        .unwrap_or_default();
+    item.get("taken").and_then(|v| v.as_n().ok()).map_or(0, |n| n.parse().expect("a count"))
 }
 
 #[tokio::test]

@@ -207,6 +207,9 @@ export class JobcastClient {
       }
       case "job_completed":
         if (this.applied(this.store.applyCompleted(message, this.timers.now()))) this.stats.pushesApplied++;
+        // Nothing more comes for a finished job: give its subscription slot back on the server
+        // (a connection may follow only so many jobs). Local listeners keep the final state.
+        if (this.store.isTerminal(message.jobId)) this.transport.send({ action: "unsubscribe_job", jobId: message.jobId });
         break;
       case "job_list_update":
         this.emit("jobListUpdate", { jobId: message.jobId, status: message.status });

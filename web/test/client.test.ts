@@ -203,6 +203,20 @@ describe("seq rule", () => {
     assert.equal(last?.fileName, "j2.pdf");
   });
 
+  test("a finished job's subscription is given back on the server, and its listeners keep the final state", async () => {
+    const { client, net } = await connected();
+    let last: JobView | undefined;
+    client.subscribe("jf", (job) => (last = job));
+    net.last.push({ type: "subscribed", jobId: "jf", job: snapshot("jf", 1, 45) });
+    assert.deepEqual(net.last.actions("unsubscribe_job"), [], "a running job keeps its slot");
+    net.last.push(completed("jf", 2));
+    assert.deepEqual(net.last.actions("unsubscribe_job"), [{ action: "unsubscribe_job", jobId: "jf" }]);
+    assert.equal(last?.terminal, true);
+    assert.deepEqual(client.watchedJobs(), ["jf"], "the app still watches it locally");
+    client.unsubscribe("jf");
+    assert.equal(net.last.actions("unsubscribe_job").length, 1, "nothing is sent twice for a finished job");
+  });
+
   test("the terminal wording is the server's final snapshot, not rebuilt by the client", async () => {
     const { client, net } = await connected();
     const seen: string[] = [];

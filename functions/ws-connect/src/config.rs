@@ -14,10 +14,11 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Config {
-            tables: Tables::from_env(env)?,
-            max_connections_per_user: env.parsed_or("MAX_CONNECTIONS_PER_USER", DEFAULT_MAX_CONNECTIONS_PER_USER)?,
-        })
+        let max_connections_per_user = env.parsed_or("MAX_CONNECTIONS_PER_USER", DEFAULT_MAX_CONNECTIONS_PER_USER)?;
+        if max_connections_per_user == 0 {
+            return Err(ConfigError::invalid("MAX_CONNECTIONS_PER_USER", "must be at least 1"));
+        }
+        Ok(Config { tables: Tables::from_env(env)?, max_connections_per_user })
     }
 }
 
@@ -34,11 +35,13 @@ mod tests {
     ];
 
     #[test]
-    fn the_connection_limit_has_a_default_and_must_be_a_number() {
+    fn the_connection_limit_has_a_default_and_must_be_a_positive_number() {
         let config = Config::from_env(&Env::from_pairs(TABLES)).expect("tables only");
         assert_eq!(config.max_connections_per_user, DEFAULT_MAX_CONNECTIONS_PER_USER);
-        let env = Env::from_pairs(TABLES.into_iter().chain([("MAX_CONNECTIONS_PER_USER", "lots")]));
-        let err = Config::from_env(&env).expect_err("not a number");
-        assert!(err.to_string().contains("MAX_CONNECTIONS_PER_USER"), "{err}");
+        for bad in ["lots", "0"] {
+            let env = Env::from_pairs(TABLES.into_iter().chain([("MAX_CONNECTIONS_PER_USER", bad)]));
+            let err = Config::from_env(&env).expect_err(bad);
+            assert!(err.to_string().contains("MAX_CONNECTIONS_PER_USER"), "{bad}: {err}");
+        }
     }
 }

@@ -21,6 +21,9 @@ impl Config {
         let tables = Tables::from_env(env)?;
         let max_subscriptions_per_connection =
             env.parsed_or("MAX_SUBSCRIPTIONS_PER_CONNECTION", DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION)?;
+        if max_subscriptions_per_connection == 0 {
+            return Err(ConfigError::invalid("MAX_SUBSCRIPTIONS_PER_CONNECTION", "must be at least 1"));
+        }
         Ok(Config { push, tables, max_subscriptions_per_connection })
     }
 }
@@ -59,6 +62,7 @@ mod tests {
             ("WS_MANAGEMENT_ENDPOINT", "wss://ws.example/dev"),
             ("PUSH_CONCURRENCY", "many"),
             ("MAX_SUBSCRIPTIONS_PER_CONNECTION", "-1"),
+            ("MAX_SUBSCRIPTIONS_PER_CONNECTION", "0"),
         ] {
             let err = Config::from_env(&env_with(&[(name, value)])).expect_err(name);
             assert!(err.to_string().contains(name), "{name}: {err}");

@@ -94,10 +94,14 @@ async fn subscribe<S, P>(
 where
     S: JobReader + SubscriptionStore,
 {
-    let owned = deps.store.get_job(&job_id).await?.is_some_and(|job| job.is_owned_by(user));
-    if !owned {
+    let Some(job) = deps.store.get_job(&job_id).await?.filter(|job| job.is_owned_by(user)) else {
         // Someone else's job and a missing job answer alike, so ids cannot be probed.
         return Ok(ServerMessage::not_found(job_id));
+    };
+    if job.stage.is_terminal() {
+        // Nothing more will be pushed for it: the snapshot is all, and no slot is taken.
+        telemetry::count(name::SUBSCRIPTIONS, 1);
+        return Ok(ServerMessage::Subscribed { job_id, job: JobSnapshot::from(&job) });
     }
     match deps.store.subscribe(&job_id, connection, user, deps.max_subscriptions_per_connection).await? {
         Subscribed::Yes => {}
@@ -274,6 +278,27 @@ mod tests {
         handle(&deps, frame(r#"{"action":"unsubscribe_job","jobId":"job-alice-1"}"#)).await.expect("handled");
         handle(&deps, subscribe(3)).await.expect("handled");
         assert!(matches!(deps.pusher.sent_to(&connection()).last(), Some(ServerMessage::Subscribed { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_answers_its_snapshot_without_taking_a_subscription_slot() {
+        let mut done = job("job-alice-done", "alice");
+        done.stage = Stage::Completed;
+        done.chunks_done = 4;
+        let deps = deps(&[done]);
+        for _ in 0..3 {
+            let reply = reply_to_last(&deps, frame(r#"{"action":"subscribe_job","jobId":"job-alice-done"}"#)).await;
+            assert!(matches!(&reply, ServerMessage::Subscribed { job, .. } if job.progress == 100), "{reply:?}");
+        }
+        assert_eq!(deps.store.subscription_count(), 0, "a finished job is not followed");
+    }
+
+    async fn reply_to_last(
+        deps: &Deps<InMemoryStore, RecordingPusher>,
+        event: ApiGatewayWebsocketProxyRequest,
+    ) -> ServerMessage {
+        handle(deps, event).await.expect("handled");
+        deps.pusher.sent_to(&connection()).pop().expect("a reply")
     }
 
     #[tokio::test]

@@ -184,6 +184,26 @@ fn signing_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
+/// The `jwks_uri` of an OpenID discovery document, which must name `issuer` exactly (OpenID
+/// Connect Discovery §4.3: otherwise another issuer's keys could be served) and point at an
+/// https URL.
+#[cfg(any(test, feature = "tokens"))]
+pub(super) fn discovered_jwks_uri(body: &str, issuer: &str) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Discovery {
+        issuer: String,
+        jwks_uri: String,
+    }
+    let discovery: Discovery = serde_json::from_str(body).map_err(|e| format!("not a discovery document ({e})"))?;
+    if discovery.issuer != issuer {
+        return Err(format!("names the issuer {:?}, not {issuer:?}", discovery.issuer));
+    }
+    if !super::is_trusted_url(&discovery.jwks_uri) {
+        return Err("its jwks_uri is not an https URL".to_owned());
+    }
+    Ok(discovery.jwks_uri)
+}
+
 #[cfg(feature = "tokens")]
 pub use http::http_fetcher;
 
@@ -204,7 +224,8 @@ mod http {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // A redirect could lead from https to http, or to another host: none are followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError::invalid("JWT_JWKS_URL", format!("cannot build an HTTP client: {e}")))?;
         let location = Arc::new(location);
@@ -222,15 +243,9 @@ mod http {
     }
 
     async fn jwks_uri(client: &reqwest::Client, issuer: &str) -> Result<String, KeysError> {
-        #[derive(serde::Deserialize)]
-        struct Discovery {
-            jwks_uri: String,
-        }
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
         let body = get_bounded(client, &url).await?;
-        let discovery: Discovery =
-            serde_json::from_str(&body).map_err(|e| KeysError::Invalid(format!("{url} has no jwks_uri ({e})")))?;
-        Ok(discovery.jwks_uri)
+        super::discovered_jwks_uri(&body, issuer).map_err(|reason| KeysError::Invalid(format!("{url}: {reason}")))
     }
 
     async fn get_bounded(client: &reqwest::Client, url: &str) -> Result<String, KeysError> {

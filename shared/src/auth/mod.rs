@@ -111,10 +111,17 @@ impl JwtSettings {
             }
             (None, false) => None,
         };
-        if let Some(JwksLocation::Url(url)) = &location {
-            if !url.starts_with("https://") && !url.starts_with("http://") {
-                return Err(ConfigError::invalid("JWT_JWKS_URL", "must be an http(s) URL"));
+        match &location {
+            Some(JwksLocation::Url(url)) if !is_trusted_url(url) => {
+                return Err(ConfigError::invalid("JWT_JWKS_URL", "must be an https URL (http only on loopback)"));
             }
+            Some(JwksLocation::Discovery { issuer }) if !is_trusted_url(issuer) => {
+                return Err(ConfigError::invalid(
+                    "JWT_ISSUER",
+                    "discovery needs an https issuer (http only on loopback)",
+                ));
+            }
+            _ => {}
         }
         let jwks = match location {
             None => None,
@@ -155,6 +162,21 @@ impl JwtSettings {
         }
         Ok(())
     }
+}
+
+/// Keys are fetched over https only; plain http is allowed on loopback, for a local identity
+/// provider (the dev stack's).
+pub fn is_trusted_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    !authority.contains('@') && matches!(host, "127.0.0.1" | "localhost" | "::1")
 }
 
 /// Who a verified token speaks for.

@@ -403,6 +403,14 @@ fn settings_come_from_the_environment_and_refuse_a_plaintext_secret() {
     for (pairs, names) in [
         (vec![("JWT_JWKS_URL", "https://idp.example/jwks.json")], "JWT_ISSUER"),
         (vec![("JWT_JWKS_URL", "ftp://x"), ("JWT_ISSUER", ISSUER), ("JWT_AUDIENCE", AUDIENCE)], "JWT_JWKS_URL"),
+        (
+            vec![("JWT_JWKS_URL", "http://idp.example/jwks"), ("JWT_ISSUER", ISSUER), ("JWT_AUDIENCE", AUDIENCE)],
+            "JWT_JWKS_URL",
+        ),
+        (
+            vec![("JWT_DISCOVERY", "true"), ("JWT_ISSUER", "http://idp.example"), ("JWT_AUDIENCE", AUDIENCE)],
+            "JWT_ISSUER",
+        ),
         (vec![("JWT_PUBLIC_KEY", RSA_PUBLIC), ("JWT_ISSUER", ISSUER)], "JWT_AUDIENCE"),
         (vec![("JWT_PUBLIC_KEY", RSA_PUBLIC), ("JWT_PUBLIC_KEY_ALGORITHM", "HS256")], "JWT_PUBLIC_KEY_ALGORITHM"),
         (vec![("JWT_DISCOVERY", "true")], "JWT_ISSUER"),
@@ -420,4 +428,30 @@ fn the_token_expiry_is_read_from_the_context_as_a_number_or_a_string() {
     assert_eq!(token_expiry_from_authorizer_context(&fields(json!("1800000000"))), Some(1_800_000_000));
     assert_eq!(token_expiry_from_authorizer_context(&fields(json!("soon"))), None);
     assert_eq!(token_expiry_from_authorizer_context(&HashMap::new()), None);
+}
+
+#[test]
+fn keys_come_over_https_or_from_loopback_only() {
+    for url in ["https://idp.example/jwks", "http://127.0.0.1:4677/jwks.json", "http://localhost/x", "http://[::1]:80/"]
+    {
+        assert!(is_trusted_url(url), "{url}");
+    }
+    for url in
+        ["http://idp.example/jwks", "http://127.0.0.1.evil.example/", "http://evil@127.0.0.1/", "ftp://127.0.0.1/", ""]
+    {
+        assert!(!is_trusted_url(url), "{url}");
+    }
+}
+
+#[test]
+fn a_discovery_document_must_name_the_configured_issuer_and_an_https_jwks() {
+    let doc = |issuer: &str, jwks: &str| json!({"issuer": issuer, "jwks_uri": jwks}).to_string();
+    assert_eq!(
+        jwks::discovered_jwks_uri(&doc(ISSUER, "https://idp.example/keys"), ISSUER).as_deref(),
+        Ok("https://idp.example/keys")
+    );
+    let other = jwks::discovered_jwks_uri(&doc("https://evil.example", "https://evil.example/keys"), ISSUER);
+    assert!(other.is_err_and(|e| e.contains("evil")));
+    assert!(jwks::discovered_jwks_uri(&doc(ISSUER, "http://idp.example/keys"), ISSUER).is_err());
+    assert!(jwks::discovered_jwks_uri("{}", ISSUER).is_err());
 }

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::item::{Item, OPEN_STAGE, corrupt, get_s, job_from_item, job_to_item, n, s};
+use super::item::{Item, OPEN_STAGE, corrupt, get_n, get_s, job_from_item, job_to_item, n, s};
 use super::retry::{is_condition_failure, send_update};
 use super::{DynamoStore, JOBS_BY_OPEN_STAGE, JOBS_BY_USER};
 use crate::clock;
@@ -65,18 +65,19 @@ impl JobLister for DynamoStore {
             .send()
             .await
             .context("listing a user's jobs")?;
-        // Every job lives equally long, so expired jobs are the oldest: once one shows up in
-        // this newest-first page, the rest of the list is expired too.
+        // Expired jobs are left out of the page; the cursor still follows the last item read,
+        // so a page may come back short of the limit and still have a next one.
         let now = clock::epoch_seconds();
-        let live: Vec<&Item> = out.items().iter().take_while(|item| !is_expired(item, now)).collect();
-        let reached_expired = live.len() < out.items().len();
-        let jobs = live.into_iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = out.items();
+        let jobs =
+            items.iter().filter(|item| !is_expired(item, now)).map(job_from_item).collect::<Result<Vec<_>, _>>()?;
         // DynamoDB may hand back a last key even when nothing follows; a page that came back
         // short of the limit is the end.
-        let next = match (out.last_evaluated_key(), jobs.last()) {
-            (Some(_), Some(last)) if jobs.len() == limit as usize && !reached_expired => {
-                Some(JobCursor { created_at: last.created_at, job_id: last.id.clone() })
-            }
+        let next = match (out.last_evaluated_key(), items.last()) {
+            (Some(_), Some(last)) if items.len() == limit as usize => Some(JobCursor {
+                created_at: get_n(last, "createdAt")?,
+                job_id: JobId::parse(get_s(last, "jobId")?).map_err(corrupt("jobId"))?,
+            }),
             _ => None,
         };
         Ok(JobPage { jobs, next })

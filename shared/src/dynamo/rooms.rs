@@ -19,9 +19,15 @@ use crate::ports::{
 
 const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
 
+/// The token expiry of a row. A row without one (written before connections carried it) counts
+/// as expired: its token cannot be checked, so it is closed rather than pushed to.
+fn token_expiry(item: &Item) -> u64 {
+    get_n(item, TOKEN_EXPIRES_AT).unwrap_or(0)
+}
+
 fn add_target(targets: &mut Targets, item: &Item, now: u64) -> Result<(), StoreError> {
     let id = ConnectionId::parse(get_s(item, "connectionId")?).map_err(corrupt("connectionId"))?;
-    targets.add(id, get_n(item, TOKEN_EXPIRES_AT)?, now);
+    targets.add(id, token_expiry(item), now);
     Ok(())
 }
 
@@ -74,12 +80,6 @@ impl ConnectionStore for DynamoStore {
             .send()
             .await
             .context("deleting a connection")?;
-        // Only the call that removed the row gives the slot back: `$disconnect` and a 410 on
-        // push can both come for one connection.
-        if let Some(owner) = removed.attributes.as_ref().and_then(|old| get_s(old, "userId").ok()) {
-            let owner = UserId::parse(owner).map_err(corrupt("userId"))?;
-            self.release(&owner, Allowance::Connections).await?;
-        }
         let mut pages = self
             .client
             .query()
@@ -101,6 +101,15 @@ impl ConnectionStore for DynamoStore {
                 .send()
                 .await
                 .context("deleting a subscription")?;
+        }
+        // Last, and only by the call that removed the row (`$disconnect` and a 410 on push can
+        // both come for one connection). A failure here must not fail the cleanup: the count's
+        // lease heals it.
+        if let Some(owner) = removed.attributes.as_ref().and_then(|old| get_s(old, "userId").ok()) {
+            let owner = UserId::parse(owner).map_err(corrupt("userId"))?;
+            if let Err(err) = self.release(&owner, Allowance::Connections).await {
+                tracing::warn!(connection_id = %id, error = %err, "connection slot not given back");
+            }
         }
         Ok(())
     }
@@ -153,7 +162,7 @@ impl SubscriptionStore for DynamoStore {
             .item("connectionId", s(connection.as_str()))
             .item("userId", s(user.as_str()))
             .item("expiresAt", n(clock::expires_in(CONNECTION_TTL)))
-            .item(TOKEN_EXPIRES_AT, n(get_n::<u64>(&row, TOKEN_EXPIRES_AT)?))
+            .item(TOKEN_EXPIRES_AT, n(token_expiry(&row)))
             .send()
             .await
             .context("writing a subscription")?;

@@ -95,7 +95,7 @@ where
     let created = deps.store.create_job(&job).await;
     if !matches!(created, Ok(true)) {
         // The job never existed, so it will never end and give its slot back.
-        deps.store.release(user, Allowance::JobsInFlight).await?;
+        give_back(deps, user).await;
         created?;
         return Err(ApiError::Internal(StoreError::Corrupt("a fresh job id was taken".into())));
     }
@@ -135,8 +135,11 @@ async fn take_allowances<S: ApiStore, U, P>(deps: &Deps<S, U, P>, user: &UserId)
     }
     let now = clock::epoch_seconds();
     let window_start = now - now % 60;
-    if !deps.store.acquire(user, Allowance::JobsPerMinute { window_start }, settings.max_jobs_per_minute).await? {
-        deps.store.release(user, Allowance::JobsInFlight).await?;
+    let this_minute = deps.store.acquire(user, Allowance::JobsPerMinute { window_start }, settings.max_jobs_per_minute);
+    let granted = this_minute.await;
+    if !matches!(granted, Ok(true)) {
+        give_back(deps, user).await;
+        granted?;
         telemetry::count_by(name::LIMITS_REACHED, label::REASON, "jobs_per_minute", 1);
         return Err(ApiError::TooManyRequests {
             message: format!("at most {} jobs per minute", settings.max_jobs_per_minute),
@@ -144,6 +147,14 @@ async fn take_allowances<S: ApiStore, U, P>(deps: &Deps<S, U, P>, user: &UserId)
         });
     }
     Ok(())
+}
+
+/// Gives back the in-flight slot of a job that was never created. A failure is logged, not
+/// answered: the caller already has the error that matters, and the count's lease heals.
+async fn give_back<S: ApiStore, U, P>(deps: &Deps<S, U, P>, user: &UserId) {
+    if let Err(err) = deps.store.release(user, Allowance::JobsInFlight).await {
+        tracing::warn!(error = %err, "in-flight slot not given back");
+    }
 }
 
 #[cfg(test)]
