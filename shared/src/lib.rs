@@ -11,7 +11,7 @@
 //! | [`ids`] | `JobId`, `UserId`, `ConnectionId`, `ChunkIndex`: parsed once, valid after |
 //! | [`job`] | `Job`, `Stage`, `JobStatus` and the progress checkpoint table |
 //! | [`protocol`] | client frames (`action`) and server messages (`type`), `JobSnapshot` |
-//! | [`auth`] | `TokenVerifier`: HS256 (a secret), RS256 / ES256 (a public key, or an identity provider's JWKS cached in `auth::jwks`); authorizer context; dev-token and dev-JWKS minting |
+//! | [`auth`] | `TokenVerifier`: HS256 (a secret), RS256 / ES256 (a public key, or an identity provider's JWKS cached in `auth::jwks`); `settings` (the environment), `context` (the authorizer context), `dev` (dev tokens and JWKS) |
 //! | [`config`] | `Env`, `Tables`, `PushConfig`, TTLs |
 //! | [`ports`] | the traits handlers see (`JobReader`, `ProgressRecorder`, `Pusher`, …) |
 //! | [`pdf`] | bounded load, one-chunk-at-a-time split, budgeted text extraction, generators (`dev`) |

@@ -17,7 +17,8 @@ import { JobcastHttp } from "./http.js";
 import { type PollResult, Poller } from "./polling.js";
 import { JobStore } from "./store.js";
 import { defaultTimers } from "./timers.js";
-import { DEFAULT_BACKOFF, Transport } from "./transport.js";
+import { DEFAULT_BACKOFF } from "./socket.js";
+import { Transport } from "./transport.js";
 import type {
   ClientEvents,
   ClientOptions,
@@ -54,7 +55,7 @@ export type {
   WebSocketCtor,
 } from "./types.js";
 export { JobcastHttpError, defaultUploader } from "./http.js";
-export { DEFAULT_BACKOFF, backoffDelay } from "./transport.js";
+export { DEFAULT_BACKOFF, backoffDelay } from "./socket.js";
 export { type TokenLifetime, renewalDelay, tokenLifetime } from "./token.js";
 
 type Listeners = { [K in keyof ClientEvents]: Set<(value: ClientEvents[K]) => void> };

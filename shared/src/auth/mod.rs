@@ -13,171 +13,28 @@
 //! provider's (a public key or a JWKS), or any token the provider signs for another
 //! application would be accepted.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 /// The algorithms a [`PublicKey`] names.
 pub use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Env};
+use crate::config::ConfigError;
 use crate::ids::UserId;
 
+mod context;
+#[cfg(any(test, feature = "dev"))]
+mod dev;
 pub mod jwks;
+mod settings;
 
+pub use context::{
+    CONTEXT_TOKEN_EXPIRES_AT, CONTEXT_USER_ID, token_expiry_from_authorizer_context, user_from_authorizer_context,
+};
+#[cfg(any(test, feature = "dev"))]
+pub use dev::{DevToken, dev_jwks, mint_hs256, mint_rs256};
 pub use jwks::{FetchKeys, JwksCache, KeysError};
-
-/// Shortest HS256 secret we accept: RFC 7518 §3.2 asks for a key at least as long as the hash.
-pub const MIN_HS256_SECRET_BYTES: usize = 32;
-
-/// A PEM public key and the one algorithm it verifies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey {
-    pub algorithm: Algorithm,
-    pub pem: String,
-}
-
-/// Where an identity provider publishes its keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksLocation {
-    Url(String),
-    /// The `jwks_uri` of the issuer's OpenID discovery document
-    /// (`{issuer}/.well-known/openid-configuration`).
-    Discovery {
-        issuer: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwksSettings {
-    pub location: JwksLocation,
-    /// How long fetched keys are trusted before they are fetched again.
-    pub cache_for: Duration,
-    /// The least time between two fetches: a flood of tokens with made-up `kid`s costs one
-    /// fetch per interval, and a failing endpoint is not hammered.
-    pub min_refresh: Duration,
-}
-
-/// Token rules, from the environment. The HS256 secret itself is not here: only where to read
-/// it (see [`JwtSettings::secret_arn`]), so no plaintext secret sits in a Lambda's environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtSettings {
-    /// Secrets Manager secret (ARN or name) whose `SecretString` is the HS256 secret.
-    pub secret_arn: Option<String>,
-    pub public_key: Option<PublicKey>,
-    pub jwks: Option<JwksSettings>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    /// Clock skew tolerated on `exp` and `nbf`.
-    pub leeway_seconds: u64,
-}
-
-impl JwtSettings {
-    /// `JWT_SECRET_ARN`, `JWT_PUBLIC_KEY` (+ `JWT_PUBLIC_KEY_ALGORITHM`, RS256 or ES256,
-    /// default RS256), `JWT_JWKS_URL` or `JWT_DISCOVERY=true` (+ `JWT_JWKS_CACHE_SECONDS`,
-    /// default 600, `JWT_JWKS_MIN_REFRESH_SECONDS`, default 60): at least one key source.
-    /// `JWT_ISSUER` and `JWT_AUDIENCE`, required with a public key or a JWKS;
-    /// `JWT_LEEWAY_SECONDS` (default 30).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        if env.optional("JWT_SECRET").is_some() {
-            return Err(ConfigError::invalid(
-                "JWT_SECRET",
-                "a plaintext secret is not read; store it in Secrets Manager and set JWT_SECRET_ARN",
-            ));
-        }
-        let public_key = match env.optional("JWT_PUBLIC_KEY") {
-            None => None,
-            Some(pem) => {
-                let algorithm = match env.optional("JWT_PUBLIC_KEY_ALGORITHM").as_deref() {
-                    None | Some("RS256") => Algorithm::RS256,
-                    Some("ES256") => Algorithm::ES256,
-                    Some(_) => return Err(ConfigError::invalid("JWT_PUBLIC_KEY_ALGORITHM", "expected RS256 or ES256")),
-                };
-                Some(PublicKey { algorithm, pem })
-            }
-        };
-        let issuer = env.optional("JWT_ISSUER");
-        let discovery = env.parsed_or("JWT_DISCOVERY", false)?;
-        let location = match (env.optional("JWT_JWKS_URL"), discovery) {
-            (Some(_), true) => {
-                return Err(ConfigError::invalid("JWT_DISCOVERY", "set JWT_JWKS_URL or JWT_DISCOVERY, not both"));
-            }
-            (Some(url), false) => Some(JwksLocation::Url(url)),
-            (None, true) => {
-                let issuer = issuer.clone().ok_or(ConfigError::Missing("JWT_ISSUER"))?;
-                Some(JwksLocation::Discovery { issuer })
-            }
-            (None, false) => None,
-        };
-        match &location {
-            Some(JwksLocation::Url(url)) if !is_trusted_url(url) => {
-                return Err(ConfigError::invalid("JWT_JWKS_URL", "must be an https URL (http only on loopback)"));
-            }
-            Some(JwksLocation::Discovery { issuer }) if !is_trusted_url(issuer) => {
-                return Err(ConfigError::invalid(
-                    "JWT_ISSUER",
-                    "discovery needs an https issuer (http only on loopback)",
-                ));
-            }
-            _ => {}
-        }
-        let jwks = match location {
-            None => None,
-            Some(location) => Some(JwksSettings {
-                location,
-                cache_for: Duration::from_secs(env.parsed_or("JWT_JWKS_CACHE_SECONDS", 600)?),
-                min_refresh: Duration::from_secs(env.parsed_or("JWT_JWKS_MIN_REFRESH_SECONDS", 60)?),
-            }),
-        };
-        let settings = JwtSettings {
-            secret_arn: env.optional("JWT_SECRET_ARN"),
-            public_key,
-            jwks,
-            issuer,
-            audience: env.optional("JWT_AUDIENCE"),
-            leeway_seconds: env.parsed_or("JWT_LEEWAY_SECONDS", 30)?,
-        };
-        settings.check()?;
-        Ok(settings)
-    }
-
-    /// The rules no environment may break, whoever built the settings.
-    pub fn check(&self) -> Result<(), ConfigError> {
-        if self.secret_arn.is_none() && self.public_key.is_none() && self.jwks.is_none() {
-            return Err(ConfigError::invalid(
-                "JWT_SECRET_ARN",
-                "no key configured: set JWT_JWKS_URL (or JWT_DISCOVERY), JWT_PUBLIC_KEY or JWT_SECRET_ARN",
-            ));
-        }
-        if self.public_key.is_some() || self.jwks.is_some() {
-            // An identity provider signs tokens for every application it serves.
-            if self.issuer.is_none() {
-                return Err(ConfigError::invalid("JWT_ISSUER", "required with an identity provider's keys"));
-            }
-            if self.audience.is_none() {
-                return Err(ConfigError::invalid("JWT_AUDIENCE", "required with an identity provider's keys"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Keys are fetched over https only; plain http is allowed on loopback, for a local identity
-/// provider (the dev stack's).
-pub fn is_trusted_url(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    !authority.contains('@') && matches!(host, "127.0.0.1" | "localhost" | "::1")
-}
+pub use settings::{JwksLocation, JwksSettings, JwtSettings, MIN_HS256_SECRET_BYTES, PublicKey, is_trusted_url};
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,8 +99,9 @@ pub struct TokenVerifier {
     hs256: Option<DecodingKey>,
     public_key: Option<(Algorithm, DecodingKey)>,
     jwks: Option<JwksCache>,
-    /// Issuer, audience, leeway and required claims; the algorithm is set per key.
-    rules: Validation,
+    /// Issuer, audience, leeway and required claims, built once for each algorithm a key can
+    /// have: HS256, RS256, ES256 (see [`Self::rules`]).
+    rules: [Validation; 3],
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -308,12 +166,14 @@ impl TokenVerifier {
             None => rules.validate_aud = false,
         }
         rules.set_required_spec_claims(&required);
+        let for_algorithm = |alg| Validation { algorithms: vec![alg], ..rules.clone() };
+        let rules = [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256].map(for_algorithm);
         Ok(TokenVerifier { hs256, public_key, jwks, rules })
     }
 
     /// How long after `exp` a token is still accepted.
     pub fn leeway_seconds(&self) -> u64 {
-        self.rules.leeway
+        self.rules[0].leeway
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
@@ -342,10 +202,17 @@ impl TokenVerifier {
         }
     }
 
+    /// The rules for tokens of `alg`, which is one of the three [`Self::verify`] lets through.
+    fn rules(&self, alg: Algorithm) -> &Validation {
+        match alg {
+            Algorithm::RS256 => &self.rules[1],
+            Algorithm::ES256 => &self.rules[2],
+            _ => &self.rules[0],
+        }
+    }
+
     fn check(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Identity, AuthError> {
-        let mut validation = self.rules.clone();
-        validation.algorithms = vec![alg];
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| classify(e.kind()))?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, self.rules(alg)).map_err(|e| classify(e.kind()))?;
         let (Some(sub), Some(expires_at)) = (data.claims.sub, data.claims.exp) else {
             return Err(AuthError::MissingClaim);
         };
@@ -371,108 +238,6 @@ fn classify(kind: &ErrorKind) -> AuthError {
         | ErrorKind::InvalidEcdsaKey => AuthError::WrongAlgorithm,
         _ => AuthError::Malformed,
     }
-}
-
-/// The context keys the WebSocket authorizer sets. API Gateway hands the context to every
-/// route of the connection as `requestContext.authorizer.<key>`.
-pub const CONTEXT_USER_ID: &str = "userId";
-/// Epoch second after which the connection's token no longer counts (its `exp` plus the
-/// leeway the authorizer allowed).
-pub const CONTEXT_TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
-
-/// The caller of a WebSocket route, from the authorizer context API Gateway attached to it.
-/// Identity never comes from a message body.
-pub fn user_from_authorizer_context(fields: &HashMap<String, serde_json::Value>) -> Option<UserId> {
-    fields.get(CONTEXT_USER_ID).and_then(|v| v.as_str()).and_then(|raw| UserId::parse(raw).ok())
-}
-
-/// When the connection's token stops counting. API Gateway may hand a context number back
-/// as a string, so both are read.
-pub fn token_expiry_from_authorizer_context(fields: &HashMap<String, serde_json::Value>) -> Option<u64> {
-    match fields.get(CONTEXT_TOKEN_EXPIRES_AT)? {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-#[cfg(any(test, feature = "dev"))]
-#[derive(Debug, serde::Serialize)]
-struct DevClaims<'a> {
-    sub: &'a str,
-    iat: u64,
-    exp: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<&'a str>,
-}
-
-/// What a dev token says.
-#[cfg(any(test, feature = "dev"))]
-#[derive(Debug, Clone, Copy)]
-pub struct DevToken<'a> {
-    pub user: &'a UserId,
-    pub now: u64,
-    pub ttl_seconds: u64,
-    pub issuer: Option<&'a str>,
-    pub audience: Option<&'a str>,
-}
-
-/// Mints an HS256 token for local development and tests (the local stack's shared secret).
-/// Production tokens come from your identity provider. Feature `dev`: no Lambda ships it.
-#[cfg(any(test, feature = "dev"))]
-pub fn mint_hs256(
-    secret: &[u8],
-    user: &UserId,
-    now: u64,
-    ttl_seconds: u64,
-    issuer: Option<&str>,
-    audience: Option<&str>,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let token = DevToken { user, now, ttl_seconds, issuer, audience };
-    mint(&jsonwebtoken::Header::new(Algorithm::HS256), &jsonwebtoken::EncodingKey::from_secret(secret), token)
-}
-
-/// Mints an RS256 token with `kid` from a PKCS#8 PEM private key, as an identity provider
-/// would (the local stack's dev JWKS publishes the matching public key).
-#[cfg(any(test, feature = "dev"))]
-pub fn mint_rs256(private_pem: &[u8], kid: &str, token: DevToken<'_>) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    mint(&header, &jsonwebtoken::EncodingKey::from_rsa_pem(private_pem)?, token)
-}
-
-#[cfg(any(test, feature = "dev"))]
-fn mint(
-    header: &jsonwebtoken::Header,
-    key: &jsonwebtoken::EncodingKey,
-    token: DevToken<'_>,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let claims = DevClaims {
-        sub: token.user.as_str(),
-        iat: token.now,
-        exp: token.now + token.ttl_seconds,
-        iss: token.issuer,
-        aud: token.audience,
-    };
-    jsonwebtoken::encode(header, &claims, key)
-}
-
-/// A JWKS document publishing the public halves of RS256 `(kid, PKCS#8 PEM private key)`
-/// pairs: what the local stack's dev identity provider serves.
-#[cfg(any(test, feature = "dev"))]
-pub fn dev_jwks(keys: &[(&str, &[u8])]) -> Result<serde_json::Value, jsonwebtoken::errors::Error> {
-    let mut out = Vec::new();
-    for (kid, pem) in keys {
-        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
-            &jsonwebtoken::EncodingKey::from_rsa_pem(pem)?,
-            Algorithm::RS256,
-        )?;
-        jwk.common.key_id = Some((*kid).to_owned());
-        out.push(jwk);
-    }
-    Ok(serde_json::to_value(jsonwebtoken::jwk::JwkSet { keys: out })?)
 }
 
 #[cfg(test)]
