@@ -124,9 +124,21 @@ stop_idp() {
 # is served), its JWKS and an OpenID discovery document, served on 127.0.0.1:PORT. The stack
 # finds the keys through discovery, as it would at Cognito or Auth0; jobcast-dev mints RS256
 # tokens with the key, and a test rotates it by rewriting the served JWKS.
+# The dev identity provider's key comes from openssl (Debian's, installed when missing, as
+# infra/web does for chromium).
+ensure_openssl() {
+  command -v openssl >/dev/null && return 0
+  command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] ||
+    die "the dev identity provider needs openssl (apt-get install openssl)"
+  log "installing Debian's openssl"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+}
+
 start_idp() {
   local name="$1" port="$2" dir
   dir="$(instance_dir "$name")"
+  ensure_openssl
   stop_idp "$name"
   rm -rf "$dir/idp" "$dir/idp-keys"
   mkdir -p "$dir/idp/.well-known" "$dir/idp-keys"
