@@ -8,12 +8,12 @@
 //! sharing one huge stream cost one budget, not ten. A page past a budget keeps the text found
 //! within it and says so; the chunk never fails for it.
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
 
 use lopdf::content::Content;
-use lopdf::{Document, Encoding, Object, ObjectId};
+use lopdf::{Document, Object, ObjectId};
 
+use super::text;
 use super::{PageText, Truncation};
 
 /// What text extraction may spend, per page and per chunk.
@@ -55,11 +55,17 @@ pub(super) struct ChunkBudget {
     limits: TextBudget,
     operators_left: usize,
     content_left: usize,
+    fonts: text::FontCache,
 }
 
 impl ChunkBudget {
     pub(super) fn new(limits: TextBudget) -> Self {
-        ChunkBudget { limits, operators_left: limits.chunk_operators, content_left: limits.chunk_content_bytes }
+        ChunkBudget {
+            limits,
+            operators_left: limits.chunk_operators,
+            content_left: limits.chunk_content_bytes,
+            fonts: text::FontCache::default(),
+        }
     }
 
     /// The text of one page, numbered `number` in the original document.
@@ -89,9 +95,33 @@ impl ChunkBudget {
             }
         };
         drop(content);
-        let (text, text_cut) = Text::new(document, page_id, &self.limits).collect(&operations);
+        let mut allowance = text::Allowance {
+            content_bytes: (self.limits.page_content_bytes.saturating_sub(scan.end)).min(self.content_left),
+            operators: (self.limits.page_operators.saturating_sub(scan.operators)).min(self.operators_left),
+            fonts: self.limits.page_fonts,
+            cmap_bytes: self.limits.font_cmap_bytes,
+            text_bytes: self.limits.page_text_bytes,
+            short: false,
+        };
+        let (content_before, operators_before) = (allowance.content_bytes, allowance.operators);
+        let page = document.get_dictionary(page_id).ok();
+        let resources = page
+            .and_then(|p| p.get(b"Resources").ok())
+            .or_else(|| super::split::inherited(document, page_id, b"Resources"))
+            .and_then(|r| match r {
+                Object::Reference(id) => document.get_object(*id).ok(),
+                other => Some(other),
+            })
+            .and_then(|r| r.as_dict().ok());
+        let (text, text_cut) =
+            text::page_text(document, resources, &operations, &mut allowance, &mut self.fonts, &mut load_form);
+        self.content_left -= (content_before - allowance.content_bytes).min(self.content_left);
+        self.operators_left -= (operators_before - allowance.operators).min(self.operators_left);
         if text_cut && truncation.is_none() {
             truncation = Some(Truncation::Text(self.limits.page_text_bytes));
+        }
+        if allowance.short && truncation.is_none() {
+            truncation = Some(Truncation::Content(self.limits.page_content_bytes));
         }
         match truncation {
             Some(reason) => PageText::truncated(number, text, reason),
@@ -118,7 +148,7 @@ fn page_content(document: &Document, page_id: ObjectId, budget: usize) -> (Vec<u
 }
 
 /// Up to `room` bytes of the stream's decoded content, and whether that is all of it.
-fn inflate_prefix(stream: &lopdf::Stream, room: usize) -> (Vec<u8>, bool) {
+pub(super) fn inflate_prefix(stream: &lopdf::Stream, room: usize) -> (Vec<u8>, bool) {
     let filters = stream.filters().unwrap_or_default();
     if filters.is_empty() {
         let end = stream.content.len().min(room);
@@ -260,89 +290,14 @@ fn is_operand(token: &[u8]) -> bool {
         || token.first().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.'))
 }
 
-/// Collects a page's text from decoded operations, as lopdf's own extraction does, within the
-/// text and font budgets.
-struct Text<'a> {
-    document: &'a Document,
-    fonts: BTreeMap<Vec<u8>, &'a lopdf::Dictionary>,
-    encodings: BTreeMap<Vec<u8>, Option<Encoding<'a>>>,
-    limits: &'a TextBudget,
-}
-
-impl<'a> Text<'a> {
-    fn new(document: &'a Document, page_id: ObjectId, limits: &'a TextBudget) -> Self {
-        let fonts = document.get_page_fonts(page_id).unwrap_or_default();
-        Text { document, fonts, encodings: BTreeMap::new(), limits }
-    }
-
-    /// Encodings are decoded when a `Tf` first names the font, not for every font a page
-    /// declares, and no more than the budget allows.
-    fn encoding(&mut self, name: &[u8]) -> Option<&Encoding<'a>> {
-        if !self.encodings.contains_key(name) {
-            let encoding = if self.encodings.len() < self.limits.page_fonts {
-                self.fonts
-                    .get(name)
-                    .and_then(|font| font.get_font_encoding_with_limit(self.document, self.limits.font_cmap_bytes).ok())
-            } else {
-                None
-            };
-            self.encodings.insert(name.to_vec(), encoding);
-        }
-        self.encodings.get(name).and_then(Option::as_ref)
-    }
-
-    /// The text and whether it was cut at the text budget.
-    fn collect(mut self, operations: &[lopdf::content::Operation]) -> (String, bool) {
-        let mut text = String::new();
-        let mut font: Option<Vec<u8>> = None;
-        for operation in operations {
-            match operation.operator.as_str() {
-                "Tf" => font = operation.operands.first().and_then(|o| o.as_name().ok()).map(<[u8]>::to_vec),
-                "Tj" | "TJ" | "'" | "\"" => {
-                    if matches!(operation.operator.as_str(), "'" | "\"") && !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    let operands = match operation.operator.as_str() {
-                        "\"" => operation.operands.get(2..).unwrap_or_default(),
-                        _ => &operation.operands,
-                    };
-                    if let Some(encoding) = font.as_deref().and_then(|name| self.encoding(name)) {
-                        show(&mut text, encoding, operands);
-                    }
-                }
-                "T*" | "ET" if !text.ends_with('\n') => text.push('\n'),
-                _ => {}
-            }
-            if text.len() > self.limits.page_text_bytes {
-                let mut end = self.limits.page_text_bytes;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-                return (text, true);
-            }
-        }
-        (text, false)
-    }
-}
-
-/// Appends shown strings; a `TJ` adjustment wider than a tenth of an em reads as a space.
-fn show(text: &mut String, encoding: &Encoding, operands: &[Object]) {
-    for operand in operands {
-        match operand {
-            Object::String(bytes, _) => {
-                // A string the font cannot decode loses only itself.
-                let _ = encoding.write_to_string(bytes, text);
-            }
-            Object::Array(items) => {
-                show(text, encoding, items);
-                text.push(' ');
-            }
-            Object::Integer(i) if *i < -100 => text.push(' '),
-            Object::Real(r) if *r < -100.0 => text.push(' '),
-            _ => {}
-        }
-    }
+/// A form XObject's operations, inflated and scanned within what the page has left.
+fn load_form(stream: &lopdf::Stream, allowance: &mut text::Allowance) -> Option<Vec<lopdf::content::Operation>> {
+    let (content, complete) = inflate_prefix(stream, allowance.content_bytes);
+    allowance.content_bytes -= content.len().min(allowance.content_bytes);
+    let scan = scan_operators(&content, allowance.operators);
+    allowance.operators -= scan.operators;
+    allowance.short |= !complete || scan.cut;
+    Content::decode(&content[..scan.end]).ok().map(|c| c.operations)
 }
 
 #[cfg(test)]

@@ -17,11 +17,13 @@ pub mod extract;
 pub mod generate;
 mod load;
 mod split;
+mod text;
 
 use lopdf::{Document, Object, ObjectId};
 use serde::{Deserialize, Serialize};
 
 pub use extract::TextBudget;
+pub use load::Recovery;
 #[cfg(any(test, feature = "dev"))]
 pub use generate::{generate, sample_page_text};
 
@@ -96,6 +98,10 @@ pub struct PdfMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creator: Option<String>,
     pub pdf_version: String,
+    /// Set when the file was damaged and had to be recovered to be read: what was wrong and
+    /// how its content was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
 }
 
 /// A loaded, checked document.
@@ -113,8 +119,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Loads and checks an upload: readable, not password-protected, 1..=max pages.
 pub fn analyze(bytes: &[u8], limits: &PdfLimits) -> Result<Analyzed, PdfError> {
-    let document = load::load(bytes, limits)?;
-    let page_ids = split::page_ids(&document);
+    let load::Loaded { document, pages: page_ids, recovery } = load::load(bytes, limits)?;
     let page_count = u32::try_from(page_ids.len()).unwrap_or(u32::MAX);
     if page_count == 0 {
         return Err(PdfError::NoPages);
@@ -122,7 +127,7 @@ pub fn analyze(bytes: &[u8], limits: &PdfLimits) -> Result<Analyzed, PdfError> {
     if page_count > limits.max_pages {
         return Err(PdfError::TooManyPages { pages: page_count, max: limits.max_pages });
     }
-    let metadata = metadata(&document);
+    let metadata = PdfMetadata { recovered: recovery.map(|r| r.to_string()), ..metadata(&document) };
     Ok(Analyzed { document, page_ids, page_count, metadata })
 }
 
@@ -145,6 +150,7 @@ fn metadata(document: &Document) -> PdfMetadata {
         producer: field(b"Producer"),
         creator: field(b"Creator"),
         pdf_version: truncate(&document.version, 16),
+        recovered: None,
     }
 }
 
@@ -248,20 +254,19 @@ impl PageText {
 /// Extracts every page's text from a chunk PDF whose first page is `first_page` of the original.
 /// A page past its budget keeps the text found within it; it never fails the chunk.
 pub fn extract_pages(bytes: &[u8], first_page: u32, limits: &PdfLimits) -> Result<Vec<PageText>, PdfError> {
-    let document = load::load(bytes, limits)?;
+    let load::Loaded { document, pages, .. } = load::load(bytes, limits)?;
     let offset = first_page.saturating_sub(1);
     let mut budget = extract::ChunkBudget::new(limits.text);
-    Ok(document.get_pages().into_iter().map(|(n, id)| budget.page(&document, id, n + offset)).collect())
+    Ok((1..).zip(pages).map(|(n, id)| budget.page(&document, id, n + offset)).collect())
 }
 
 /// Pages `first..=last` of a whole document: what a worker would do if it were handed the
 /// original file instead of its chunk (kept for the split-once benchmark).
 pub fn extract_pages_range(bytes: &[u8], first: u32, last: u32, limits: &PdfLimits) -> Result<Vec<PageText>, PdfError> {
-    let document = load::load(bytes, limits)?;
+    let load::Loaded { document, pages, .. } = load::load(bytes, limits)?;
     let mut budget = extract::ChunkBudget::new(limits.text);
-    Ok(document
-        .get_pages()
-        .into_iter()
+    Ok((1..)
+        .zip(pages)
         .filter(|(n, _)| (first..=last).contains(n))
         .map(|(n, id)| budget.page(&document, id, n))
         .collect())
@@ -346,6 +351,54 @@ mod tests {
                 .map(ToString::to_string)
                 .collect();
         assert_eq!(reasons.len(), 4);
+    }
+
+    /// `bytes` with every `from` replaced by `to`.
+    fn damaged(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(from) {
+                out.extend_from_slice(to);
+                i += from.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_damaged_cross_reference_table_is_rebuilt_and_the_result_says_so() {
+        let bytes = generate(3, sample_page_text);
+        let xref = bytes.windows(9).rposition(|w| w == b"startxref").expect("startxref");
+        // The offsets table is gone and startxref points nowhere.
+        let mut broken = damaged(&bytes[..xref], b"xref", b"junk");
+        broken.extend_from_slice(b"startxref\n999999\n%%EOF\n");
+        let analyzed = analyze(&broken, &limits()).expect("recovered");
+        assert_eq!(analyzed.page_count, 3);
+        assert_eq!(analyzed.metadata.recovered, Some(Recovery::CrossReference.to_string()));
+        let pages = extract_pages(&broken, 1, &limits()).expect("readable");
+        assert_eq!(pages[2].text, sample_page_text(3));
+        let intact = analyze(&bytes, &limits()).expect("valid");
+        assert_eq!(intact.metadata.recovered, None, "an intact file says nothing");
+    }
+
+    #[test]
+    fn a_page_tree_that_leads_nowhere_is_rebuilt_from_the_page_objects() {
+        let bytes = generate(4, sample_page_text);
+        // The catalog's /Pages and every page's /Parent point at an object that is not there.
+        let text = String::from_utf8_lossy(&bytes);
+        let tree = text.split("/Pages ").nth(1).and_then(|t| t.split(' ').next()).expect("catalog names the tree");
+        let broken = damaged(&bytes, format!("/Pages {tree} 0 R").as_bytes(), b"/Pages 9999 0 R");
+        let analyzed = analyze(&broken, &limits()).expect("recovered");
+        assert_eq!(analyzed.page_count, 4);
+        assert_eq!(analyzed.metadata.recovered, Some(Recovery::PageTree.to_string()));
+        let chunk = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 4 }, &limits()).expect("split");
+        let pages = extract_pages(&chunk, 1, &limits()).expect("readable");
+        let texts: Vec<&str> = pages.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, (1..=4).map(sample_page_text).collect::<Vec<_>>());
     }
 
     #[test]

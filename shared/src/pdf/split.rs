@@ -8,7 +8,7 @@
 //! decode content streams and font encodings, and leaving them out bounds a chunk's size by
 //! its pages' own content rather than by what they share.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};
 
@@ -107,7 +107,7 @@ pub(super) fn write_chunk(
 
 /// The nearest ancestor's value of an inheritable attribute. The walk is bounded: page trees
 /// can be cyclic in hostile files.
-fn inherited<'a>(document: &'a Document, page_id: ObjectId, key: &[u8]) -> Option<&'a Object> {
+pub(super) fn inherited<'a>(document: &'a Document, page_id: ObjectId, key: &[u8]) -> Option<&'a Object> {
     let mut node = document.get_dictionary(page_id).ok()?;
     for _ in 0..64 {
         let parent = node.get(b"Parent").ok()?.as_reference().ok()?;
@@ -161,10 +161,4 @@ fn references(object: &Object, out: &mut Vec<ObjectId>) {
         Object::Stream(stream) => stream.dict.iter().for_each(|(_, value)| references(value, out)),
         _ => {}
     }
-}
-
-/// The document's pages in order, read once (lopdf rebuilds the page map on every call).
-pub(super) fn page_ids(document: &Document) -> Vec<ObjectId> {
-    let pages: BTreeMap<u32, ObjectId> = document.get_pages();
-    pages.into_values().collect()
 }

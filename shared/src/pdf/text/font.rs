@@ -1,0 +1,364 @@
+//! What a font says about the strings shown in it: where each code ends, the text it stands
+//! for and how far it advances (ISO 32000-1, 9.6 and 9.7).
+//!
+//! A code's text comes from, in order: the font's `ToUnicode` CMap; for simple fonts, the
+//! glyph name its `Differences` give it (Adobe Glyph List, `uniXXXX`, `uXXXX[XX]`), then its
+//! base encoding (the named one, the builtin encoding of an embedded Type 1 program, Symbol
+//! for the Symbol font, WinAnsi for symbolic TrueType fonts, else Standard); for composite
+//! fonts with a Unicode encoding CMap (`Uni…-UCS2-…`, `Uni…-UTF16-…`), the code itself.
+
+use lopdf::{Dictionary, Document, Object};
+
+use super::cmap::{CMap, Code, utf16_text};
+use super::{glyph_text, tables};
+
+/// A simple font's code: its text (a span of the font's text buffer) and advance.
+#[derive(Debug, Clone, Copy, Default)]
+struct SimpleCode {
+    start: u32,
+    end: u32,
+    /// Horizontal advance in glyph space (thousandths of the font size for most fonts).
+    width: f32,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// One-byte codes, each resolved up front.
+    Simple { text: String, codes: Box<[SimpleCode; 256]> },
+    /// Multi-byte codes, resolved as shown.
+    Composite {
+        encoding: Encoding,
+        to_unicode: Option<CMap>,
+        widths: Widths,
+    },
+}
+
+#[derive(Debug)]
+enum Encoding {
+    /// Two-byte codes that are their own CIDs.
+    Identity,
+    /// Two-byte codes that are UTF-16 (the `Uni…-UCS2-…`/`Uni…-UTF16-…` CMaps).
+    Unicode,
+    /// An embedded CMap (or a predefined one we can only cut codes by).
+    CMap(CMap),
+}
+
+/// `W` and `DW` of a CIDFont.
+#[derive(Debug, Default)]
+struct Widths {
+    default: f32,
+    /// `(first CID, last CID, width)` when one width covers the range, sorted.
+    ranges: Vec<(u32, u32, f32)>,
+    /// `(first CID, widths…)` for per-CID lists.
+    lists: Vec<(u32, Vec<f32>)>,
+}
+
+impl Widths {
+    fn of(&self, cid: u32) -> f32 {
+        for (first, widths) in &self.lists {
+            if let Some(w) = cid.checked_sub(*first).and_then(|i| widths.get(i as usize)) {
+                return *w;
+            }
+        }
+        self.ranges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&cid)).map_or(self.default, |r| r.2)
+    }
+}
+
+/// A decoded font.
+#[derive(Debug)]
+pub(super) struct Font {
+    kind: Kind,
+    /// Glyph space to text space (`FontMatrix[0]`; 0.001 for all but Type 3 fonts).
+    pub(super) scale: f32,
+    /// Whether the font's advances are known; without them positions are guesses.
+    pub(super) has_widths: bool,
+}
+
+/// One code of a shown string.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Glyph {
+    /// Horizontal advance in glyph space.
+    pub(super) width: f32,
+    /// The single-byte code 32, to which word spacing applies (ISO 32000-1, 9.3.3).
+    pub(super) word_space: bool,
+}
+
+impl Font {
+    /// Reads a font dictionary; `cmap_budget` bounds what its CMaps may inflate to.
+    pub(super) fn load(document: &Document, font: &Dictionary, cmap_budget: usize) -> Font {
+        let to_unicode = stream(document, font.get(b"ToUnicode").ok(), cmap_budget).map(|s| CMap::parse(&s));
+        let subtype = font.get(b"Subtype").and_then(Object::as_name).unwrap_or_default();
+        if subtype == b"Type0" {
+            return composite(document, font, to_unicode, cmap_budget);
+        }
+        let scale = match font.get(b"FontMatrix").and_then(Object::as_array) {
+            Ok(matrix) if subtype == b"Type3" => matrix.first().and_then(number).unwrap_or(0.001),
+            _ => 0.001,
+        };
+        let base = base_encoding(document, font, subtype);
+        let differences = differences(document, font);
+        let first_char = font.get(b"FirstChar").ok().and_then(number).unwrap_or(0.0) as usize;
+        let widths = deref(document, font.get(b"Widths").ok()).and_then(|w| w.as_array().ok());
+        let missing = descriptor(document, font)
+            .and_then(|d| d.get(b"MissingWidth").ok().and_then(number))
+            .unwrap_or(0.0);
+        let mut text = String::new();
+        let mut codes = Box::new([SimpleCode::default(); 256]);
+        for (code, entry) in codes.iter_mut().enumerate() {
+            let start = text.len();
+            let mapped = to_unicode.as_ref().is_some_and(|cmap| {
+                let before = text.len();
+                cmap.text(code as Code, &mut text) && usable(&text[before..])
+                    || {
+                        text.truncate(before);
+                        false
+                    }
+            });
+            if !mapped {
+                match &differences[code] {
+                    Some(t) => text.push_str(t),
+                    None => {
+                        if let Some(c) = char::from_u32(u32::from(base[code])).filter(|c| *c != '\0') {
+                            text.push(c);
+                        }
+                    }
+                }
+            }
+            let width = code
+                .checked_sub(first_char)
+                .and_then(|i| widths.and_then(|w| w.get(i)))
+                .and_then(|w| number(deref(document, Some(w)).unwrap_or(w)))
+                .unwrap_or(missing);
+            *entry = SimpleCode { start: start as u32, end: text.len() as u32, width };
+        }
+        Font { kind: Kind::Simple { text, codes }, scale, has_widths: widths.is_some() }
+    }
+
+    /// Walks the codes of `bytes`: `glyph` gets each code's advance, `text` its text.
+    pub(super) fn show(&self, bytes: &[u8], mut each: impl FnMut(Glyph, &str)) {
+        match &self.kind {
+            Kind::Simple { text, codes } => {
+                for &byte in bytes {
+                    let code = codes[byte as usize];
+                    let glyph = Glyph { width: code.width, word_space: byte == b' ' };
+                    each(glyph, &text[code.start as usize..code.end as usize]);
+                }
+            }
+            Kind::Composite { encoding, to_unicode, widths } => {
+                let mut text = String::new();
+                let mut at = 0;
+                while at < bytes.len() {
+                    let len = match encoding {
+                        Encoding::CMap(cmap) if cmap.has_code_space() => cmap.code_len(&bytes[at..]),
+                        _ => to_unicode.as_ref().filter(|c| c.has_code_space()).map_or(2, |c| c.code_len(&bytes[at..])),
+                    }
+                    .clamp(1, bytes.len() - at);
+                    let raw = &bytes[at..at + len];
+                    let code = raw.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b));
+                    at += len;
+                    text.clear();
+                    let cid = match encoding {
+                        Encoding::CMap(cmap) => cmap.cid(code).unwrap_or(code),
+                        _ => code,
+                    };
+                    let mapped = to_unicode.as_ref().is_some_and(|cmap| cmap.text(code, &mut text) && usable(&text));
+                    if !mapped {
+                        text.clear();
+                        if matches!(encoding, Encoding::Unicode) {
+                            text.push_str(&utf16_text(raw));
+                        }
+                    }
+                    let glyph = Glyph { width: widths.of(cid), word_space: len == 1 && code == 32 };
+                    each(glyph, &text);
+                }
+            }
+        }
+    }
+}
+
+/// Text a map gave that a reader can use: not empty, not only NULs or replacement marks.
+fn usable(text: &str) -> bool {
+    text.chars().any(|c| c != '\0' && c != '\u{FFFD}')
+}
+
+fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, cmap_budget: usize) -> Font {
+    let encoding = match deref(document, font.get(b"Encoding").ok()) {
+        Some(Object::Name(name)) if name.starts_with(b"Uni") && (contains(name, b"UCS2") || contains(name, b"UTF16")) => {
+            Encoding::Unicode
+        }
+        Some(Object::Name(name)) if name.starts_with(b"Identity") => Encoding::Identity,
+        Some(Object::Stream(s)) => Encoding::CMap(CMap::parse(&inflate(s, cmap_budget).unwrap_or_default())),
+        // Other predefined CMaps: their code space is known from the name's family at best;
+        // two bytes is what most of them use for the text that matters.
+        _ => Encoding::Identity,
+    };
+    let descendant = deref(document, font.get(b"DescendantFonts").ok())
+        .and_then(|d| d.as_array().ok())
+        .and_then(|a| a.first())
+        .and_then(|d| deref(document, Some(d)))
+        .and_then(|d| d.as_dict().ok());
+    let mut widths = Widths { default: 1000.0, ..Widths::default() };
+    let mut has_widths = false;
+    if let Some(cid_font) = descendant {
+        if let Some(dw) = cid_font.get(b"DW").ok().and_then(number) {
+            widths.default = dw;
+        }
+        if let Some(w) = deref(document, cid_font.get(b"W").ok()).and_then(|w| w.as_array().ok()) {
+            has_widths = true;
+            let mut items = w.iter().map(|o| deref(document, Some(o)).unwrap_or(o));
+            while let Some(first) = items.next().and_then(number) {
+                match items.next() {
+                    Some(Object::Array(list)) => {
+                        let list = list.iter().map(|o| number(deref(document, Some(o)).unwrap_or(o)).unwrap_or(0.0));
+                        widths.lists.push((first as u32, list.collect()));
+                    }
+                    Some(last) => {
+                        let (Some(last), Some(width)) = (number(last), items.next().and_then(number)) else { break };
+                        widths.ranges.push((first as u32, last as u32, width));
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    Font { kind: Kind::Composite { encoding, to_unicode, widths }, scale: 0.001, has_widths }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The encoding a simple font's `Differences` apply to (ISO 32000-1, 9.6.6).
+fn base_encoding(document: &Document, font: &Dictionary, subtype: &[u8]) -> &'static [u16; 256] {
+    let named = |name: &[u8]| match name {
+        b"WinAnsiEncoding" => Some(&tables::WIN_ANSI),
+        b"MacRomanEncoding" => Some(&tables::MAC_ROMAN),
+        b"MacExpertEncoding" => Some(&tables::MAC_EXPERT),
+        b"StandardEncoding" => Some(&tables::STANDARD),
+        b"PDFDocEncoding" => Some(&tables::PDF_DOC),
+        _ => None,
+    };
+    match deref(document, font.get(b"Encoding").ok()) {
+        Some(Object::Name(name)) => {
+            if let Some(table) = named(name) {
+                return table;
+            }
+        }
+        Some(Object::Dictionary(dict)) => {
+            if let Some(table) = dict.get(b"BaseEncoding").and_then(Object::as_name).ok().and_then(named) {
+                return table;
+            }
+        }
+        _ => {}
+    }
+    let base_font = font.get(b"BaseFont").and_then(Object::as_name).unwrap_or_default();
+    if base_font.ends_with(b"Symbol") {
+        return &tables::SYMBOL;
+    }
+    let symbolic = descriptor(document, font)
+        .and_then(|d| d.get(b"Flags").ok().and_then(number))
+        .is_some_and(|flags| (flags as i64) & 4 != 0);
+    if subtype == b"TrueType" || symbolic { &tables::WIN_ANSI } else { &tables::STANDARD }
+}
+
+/// The text of each code's glyph name: the font's `Differences`, over the builtin encoding of
+/// its embedded Type 1 program when it has one and no other base. `None` where neither names
+/// a glyph the name list knows.
+fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
+    let mut names = vec![None; 256];
+    let encoding = deref(document, font.get(b"Encoding").ok());
+    let named_base = match encoding {
+        Some(Object::Name(_)) => true,
+        Some(Object::Dictionary(dict)) => dict.has(b"BaseEncoding"),
+        _ => false,
+    };
+    if !named_base && let Some(program) = descriptor(document, font).and_then(|d| cleartext(document, d)) {
+        builtin_encoding(&program, &mut |code, name| names[code] = glyph_text(name));
+    }
+    if let Some(Object::Dictionary(dict)) = encoding
+        && let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok())
+    {
+        let mut code = 0usize;
+        for item in list {
+            match deref(document, Some(item)) {
+                Some(Object::Integer(n)) => code = usize::try_from(*n).unwrap_or(usize::MAX),
+                Some(Object::Name(name)) => {
+                    if let Some(slot) = names.get_mut(code) {
+                        *slot = glyph_text(name);
+                    }
+                    code = code.saturating_add(1);
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+/// The cleartext part of an embedded Type 1 program (`Length1` bytes, where its builtin
+/// encoding is), inflated no further than that.
+fn cleartext(document: &Document, descriptor: &Dictionary) -> Option<Vec<u8>> {
+    let program = deref(document, descriptor.get(b"FontFile").ok())?.as_stream().ok()?;
+    let length = program.dict.get(b"Length1").ok().and_then(|l| deref(document, Some(l))).and_then(number);
+    let room = length.map_or(64 << 10, |l| (l.max(0.0) as usize).min(256 << 10));
+    Some(crate::pdf::extract::inflate_prefix(program, room).0)
+}
+
+/// The `dup <code> /<name> put` entries of a Type 1 program's cleartext `/Encoding` array.
+/// Programs that use `StandardEncoding` have none, which leaves the base as it is.
+pub(crate) fn builtin_encoding(program: &[u8], put: &mut dyn FnMut(usize, &[u8])) {
+    let Some(start) = find(program, b"/Encoding") else { return };
+    let end = find(&program[start..], b"eexec").map_or(program.len(), |e| start + e);
+    let section = &program[start..end];
+    let mut words = section.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    while let Some(word) = words.next() {
+        if word == b"readonly" || word == b"def" {
+            break;
+        }
+        if word != b"dup" {
+            continue;
+        }
+        let (Some(code), Some(name)) = (words.next(), words.next()) else { break };
+        if let (Some(code), Some(name)) =
+            (std::str::from_utf8(code).ok().and_then(|c| c.parse::<usize>().ok()), name.strip_prefix(b"/"))
+            && code < 256
+        {
+            put(code, name);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn descriptor<'a>(document: &'a Document, font: &'a Dictionary) -> Option<&'a Dictionary> {
+    deref(document, font.get(b"FontDescriptor").ok()).and_then(|d| d.as_dict().ok())
+}
+
+fn deref<'a>(document: &'a Document, object: Option<&'a Object>) -> Option<&'a Object> {
+    match object? {
+        Object::Reference(id) => document.get_object(*id).ok(),
+        other => Some(other),
+    }
+}
+
+pub(super) fn number(object: &Object) -> Option<f32> {
+    match object {
+        Object::Integer(i) => Some(*i as f32),
+        Object::Real(r) => Some(*r),
+        _ => None,
+    }
+}
+
+/// A stream's content, inflated up to `budget` bytes; `None` past it or when unreadable.
+fn stream(document: &Document, object: Option<&Object>, budget: usize) -> Option<Vec<u8>> {
+    inflate(deref(document, object)?.as_stream().ok()?, budget)
+}
+
+fn inflate(stream: &lopdf::Stream, budget: usize) -> Option<Vec<u8>> {
+    if stream.filters().unwrap_or_default().is_empty() {
+        return (stream.content.len() <= budget).then(|| stream.content.clone());
+    }
+    stream.decompressed_content_with_limit(budget).ok()
+}

@@ -1,0 +1,311 @@
+//! From placed glyphs to lines of words.
+//!
+//! Glyphs arrive in content order with their device-space origin, advance and size. A glyph
+//! starts a new line when it leaves the previous glyph's baseline by more than half the font
+//! size; it starts a new word when it lands past the previous glyph's end by more than
+//! [`WORD_GAP`] of the size, or jumps back by more than one size (an overprint, a new column).
+//! Lines holding right-to-left letters are put in order by position and then into logical
+//! order, since producers draw such lines in visual order. Ligature code points are spelled
+//! out, so "ﬁnd" reads as "find".
+
+/// A gap of more than this share of the font size separates words. Kerning stays below it
+/// (a few hundredths); inter-word spaces made by positioning are a quarter to a third.
+pub(super) const WORD_GAP: f32 = 0.15;
+/// Without known advances (no `Widths`), glyph ends are guesses, so gaps must be larger.
+pub(super) const WORD_GAP_GUESSED: f32 = 0.3;
+
+/// One glyph as placed on the page, in device space.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placed {
+    pub x: f32,
+    pub y: f32,
+    /// Advance in device space.
+    pub dx: f32,
+    pub dy: f32,
+    /// Font size in device space.
+    pub size: f32,
+    /// The share of the size a gap must pass to separate words.
+    pub gap: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    start: usize,
+    end: usize,
+    /// Where the glyph starts and ends along the line's direction.
+    from: f32,
+    to: f32,
+    size: f32,
+    gap: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    end_x: f32,
+    end_y: f32,
+    start_x: f32,
+    start_y: f32,
+    size: f32,
+}
+
+/// The text of a page, line by line.
+#[derive(Debug, Default)]
+pub(super) struct Layout {
+    out: String,
+    line: String,
+    pieces: Vec<Piece>,
+    rtl: bool,
+    last: Option<Last>,
+    /// The previous glyph's text, to drop the second copy of a glyph drawn twice in place
+    /// (how producers embolden).
+    last_text: String,
+    /// The line's direction (unit vector), from its first glyph.
+    ux: f32,
+    uy: f32,
+}
+
+impl Layout {
+    pub(super) fn len(&self) -> usize {
+        self.out.len() + self.line.len()
+    }
+
+    /// Adds one glyph and its text (possibly empty: a glyph without text still moves the pen).
+    pub(super) fn glyph(&mut self, at: Placed, text: &str) {
+        let advance = (at.dx * at.dx + at.dy * at.dy).sqrt();
+        let (ux, uy) = if advance > 1e-6 { (at.dx / advance, at.dy / advance) } else { (self.ux, self.uy) };
+        if let Some(last) = self.last {
+            let size = at.size.max(last.size).max(1e-3);
+            let (dx, dy) = (at.x - last.end_x, at.y - last.end_y);
+            let along = dx * ux + dy * uy;
+            let across = -dx * uy + dy * ux;
+            if across.abs() > 0.5 * size {
+                self.end_line();
+            } else {
+                let same_place = (at.x - last.start_x).abs() + (at.y - last.start_y).abs() < 0.05 * size;
+                if same_place && !text.is_empty() && text == self.last_text {
+                    return;
+                }
+                if (along > at.gap * size || along < -size) && !text.starts_with(' ') {
+                    self.space();
+                }
+            }
+        }
+        if self.line.is_empty() && self.pieces.is_empty() {
+            (self.ux, self.uy) = if advance > 1e-6 { (ux, uy) } else { (1.0, 0.0) };
+        }
+        let start = self.line.len();
+        for c in text.chars() {
+            self.push(c);
+        }
+        let from = at.x * self.ux + at.y * self.uy;
+        let to = from + at.dx * self.ux + at.dy * self.uy;
+        self.pieces.push(Piece { start, end: self.line.len(), from, to, size: at.size, gap: at.gap });
+        self.last = Some(Last { end_x: at.x + at.dx, end_y: at.y + at.dy, start_x: at.x, start_y: at.y, size: at.size });
+        self.last_text.clear();
+        self.last_text.push_str(text);
+    }
+
+    fn push(&mut self, c: char) {
+        match c {
+            '\u{FB00}' => self.line.push_str("ff"),
+            '\u{FB01}' => self.line.push_str("fi"),
+            '\u{FB02}' => self.line.push_str("fl"),
+            '\u{FB03}' => self.line.push_str("ffi"),
+            '\u{FB04}' => self.line.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => self.line.push_str("st"),
+            // Control characters are not text; a tab or a stray NUL separates like a space.
+            c if c.is_control() => {
+                if !self.line.is_empty() && !self.line.ends_with(' ') {
+                    self.line.push(' ');
+                }
+            }
+            c => {
+                self.rtl |= is_rtl(c);
+                self.line.push(c);
+            }
+        }
+    }
+
+    fn space(&mut self) {
+        if !self.line.is_empty() && !self.line.ends_with(' ') {
+            self.line.push(' ');
+        }
+    }
+
+    /// Ends the current line (a text object's end does not: text often continues in the next).
+    pub(super) fn end_line(&mut self) {
+        if self.rtl {
+            self.reorder();
+        }
+        let line = self.line.trim_end();
+        if !line.is_empty() {
+            // A word broken at the end of a line is joined again ("extrac-" + "tion"), as
+            // readers of the page do.
+            if line.starts_with(char::is_lowercase) && hyphenated(&self.out) {
+                self.out.truncate(self.out.len() - 2);
+            }
+            self.out.push_str(line);
+            self.out.push('\n');
+        }
+        self.line.clear();
+        self.pieces.clear();
+        self.rtl = false;
+        self.last = None;
+    }
+
+    /// Puts a line holding right-to-left text into logical order: its glyphs by position, then
+    /// right-to-left runs read from the right, left-to-right runs (Latin words, numbers) kept.
+    fn reorder(&mut self) {
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.sort_by(|a, b| a.from.total_cmp(&b.from));
+        let mut visual = String::with_capacity(self.line.len() + 8);
+        let mut previous: Option<Piece> = None;
+        for piece in pieces.iter().filter(|p| p.end > p.start) {
+            if let Some(prev) = previous {
+                let gap = piece.from - prev.to;
+                if (gap > piece.gap * piece.size.max(prev.size) || gap < -piece.size.max(prev.size))
+                    && !visual.ends_with(' ')
+                    && !self.line[piece.start..piece.end].starts_with(' ')
+                {
+                    visual.push(' ');
+                }
+            }
+            // A piece's own text is in logical order already (one code may stand for several
+            // letters); reversing the line below would turn it around, so turn it first.
+            visual.extend(self.line[piece.start..piece.end].chars().rev());
+            previous = Some(*piece);
+        }
+        let reversed: Vec<char> = visual.chars().rev().collect();
+        let mut logical = String::with_capacity(visual.len());
+        let mut i = 0;
+        while i < reversed.len() {
+            if is_ltr(reversed[i]) {
+                let mut j = i;
+                while j < reversed.len() && (is_ltr(reversed[j]) || is_ltr_joiner(&reversed, j)) {
+                    j += 1;
+                }
+                logical.extend(reversed[i..j].iter().rev());
+                i = j;
+            } else {
+                logical.push(reversed[i]);
+                i += 1;
+            }
+        }
+        self.line = logical;
+        self.pieces = pieces;
+        self.pieces.clear();
+    }
+
+    pub(super) fn finish(mut self) -> String {
+        self.end_line();
+        let len = self.out.trim_end().len();
+        self.out.truncate(len);
+        self.out
+    }
+
+    /// Cuts the page's text to at most `max` bytes, at a character boundary.
+    pub(super) fn truncate(mut self, max: usize) -> String {
+        self.end_line();
+        let mut end = max.min(self.out.len());
+        while !self.out.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.out.truncate(end);
+        self.out
+    }
+}
+
+/// Whether text ends in a letter, a hyphen and a line break.
+fn hyphenated(text: &str) -> bool {
+    text.strip_suffix("-\n").and_then(|t| t.chars().next_back()).is_some_and(char::is_alphabetic)
+}
+
+/// Hebrew, Arabic, Syriac, Thaana, N'Ko and their presentation forms.
+fn is_rtl(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+        && !matches!(c, '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}')
+}
+
+/// Letters and digits that read left to right (Arabic-Indic digits included: numbers keep
+/// their order inside right-to-left text).
+fn is_ltr(c: char) -> bool {
+    c.is_alphanumeric() && !is_rtl(c)
+}
+
+/// Punctuation inside a left-to-right run ("3.14", "a-b", "x/y") stays in it.
+fn is_ltr_joiner(chars: &[char], i: usize) -> bool {
+    matches!(chars[i], '.' | ',' | ':' | '-' | '/' | '%' | '\'' | '_' | '@')
+        && chars.get(i + 1).is_some_and(|c| is_ltr(*c))
+        && i > 0
+        && is_ltr(chars[i - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(x: f32, y: f32, width: f32) -> Placed {
+        Placed { x, y, dx: width, dy: 0.0, size: 10.0, gap: WORD_GAP }
+    }
+
+    fn lay(glyphs: &[(f32, f32, f32, &str)]) -> String {
+        let mut layout = Layout::default();
+        for (x, y, w, t) in glyphs {
+            layout.glyph(at(*x, *y, *w), t);
+        }
+        layout.finish()
+    }
+
+    #[test]
+    fn gaps_make_words_kerning_does_not_and_baselines_make_lines() {
+        let text = lay(&[
+            (0.0, 700.0, 5.0, "a"),
+            (5.2, 700.0, 5.0, "b"),   // kerned: same word
+            (13.0, 700.0, 5.0, "c"),  // 2.8 past the end: a new word
+            (0.0, 688.0, 5.0, "d"),   // next line
+            (4.0, 688.0, 5.0, "e"),   // overlapping a little: same word
+            (-20.0, 688.0, 5.0, "f"), // far back on the same line: a new word
+        ]);
+        assert_eq!(text, "ab c\nde f");
+    }
+
+    #[test]
+    fn a_word_hyphenated_at_a_line_end_is_joined_and_other_hyphens_stay() {
+        let text = lay(&[
+            (0.0, 700.0, 5.0, "ex"),
+            (5.0, 700.0, 5.0, "-"),
+            (0.0, 688.0, 5.0, "tract"),
+            (5.0, 688.0, 5.0, "-"),
+            (0.0, 676.0, 5.0, "Next"),
+            (0.0, 664.0, 5.0, "3-"),
+            (0.0, 652.0, 5.0, "d"),
+        ]);
+        assert_eq!(text, "extract-\nNext\n3-\nd");
+    }
+
+    #[test]
+    fn a_glyph_drawn_twice_in_place_counts_once_and_ligatures_are_spelled_out() {
+        let text = lay(&[(0.0, 0.0, 5.0, "\u{FB01}"), (0.2, 0.0, 5.0, "\u{FB01}"), (5.0, 0.0, 5.0, "x")]);
+        assert_eq!(text, "fix");
+    }
+
+    #[test]
+    fn right_to_left_lines_come_out_in_logical_order_with_numbers_kept() {
+        // "سلام 42 عليكم" drawn in visual order, left to right: عليكم first, reversed.
+        let visual = "مكيلع 42 مالس";
+        let mut glyphs = Vec::new();
+        let mut x = 0.0;
+        for c in visual.chars() {
+            if c != ' ' {
+                glyphs.push((x, 0.0, 5.0, c.to_string()));
+            }
+            x += 5.0 + if c == ' ' { 3.0 } else { 0.0 };
+        }
+        let glyphs: Vec<(f32, f32, f32, &str)> = glyphs.iter().map(|(x, y, w, t)| (*x, *y, *w, t.as_str())).collect();
+        assert_eq!(lay(&glyphs), "سلام 42 عليكم");
+        // Drawn right to left instead (logical order, decreasing x): the same text.
+        let mut reversed = glyphs.clone();
+        reversed.reverse();
+        assert_eq!(lay(&reversed), "سلام 42 عليكم");
+    }
+}
