@@ -1,12 +1,14 @@
 """Writes shared/src/pdf/text/tables.rs: the Adobe Glyph List (glyph name -> UTF-16 unit) and
 the simple-font encodings of ISO 32000-1 Annex D (code -> UTF-16 unit), read from the tables
-lopdf ships (MIT), so both crates agree on every name.
+lopdf ships (MIT), so both crates agree on every name; and the letters (NFKC) of the Hebrew
+and Arabic presentation forms, from Python's unicodedata.
 
     python3 shared/tools/glyph_tables.py ~/.cargo/registry/src/*/lopdf-0.47.*/src/encodings
 """
 
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 src = Path(sys.argv[1])
@@ -37,5 +39,37 @@ for table in ["STANDARD", "WIN_ANSI", "MAC_ROMAN", "PDF_DOC", "SYMBOL", "MAC_EXP
     codes = tables[table]
     for row in range(0, 256, 8):
         out.append("    " + " ".join(f"0x{c:04x}," for c in codes[row:row + 8]))
+    out.append("];")
+# Presentation forms (Hebrew, Arabic) as the letters they are drawn from (NFKC), which is
+# how they are searched; ToUnicode CMaps of shaped text often map glyphs to these forms.
+out += ["", "/// Hebrew and Arabic presentation forms and the letters they stand for (NFKC), by code.",
+        "pub(super) static PRESENTATION_FORMS: &[(u16, &str)] = &["]
+for code in list(range(0xFB1D, 0xFE00)) + list(range(0xFE70, 0xFF00)):
+    c = chr(code)
+    if unicodedata.category(c) == "Cn":
+        continue
+    n = unicodedata.normalize("NFKC", c)
+    if n != c:
+        escaped = "".join(f"\\u{{{ord(x):04x}}}" for x in n)
+        out.append(f'    (0x{code:04x}, "{escaped}"),')
+out.append("];")
+# Advance widths of the standard 14 fonts' text faces, for fonts that name one and carry no
+# Widths. Read from the metric-compatible URW base35 AFMs (Debian fonts-urw-base35), by the
+# Unicode value of each glyph name, Latin-1 and general punctuation only.
+AFM = Path("/usr/share/fonts/type1/urw-base35")
+FACES = [("HELVETICA", "NimbusSans-Regular"), ("HELVETICA_BOLD", "NimbusSans-Bold"),
+         ("TIMES", "NimbusRoman-Regular"), ("TIMES_BOLD", "NimbusRoman-Bold"),
+         ("TIMES_ITALIC", "NimbusRoman-Italic"), ("TIMES_BOLD_ITALIC", "NimbusRoman-BoldItalic")]
+for table, face in FACES:
+    widths = {}
+    for width, name in re.findall(r"^C -?\d+ ; WX (\d+) ; N (\S+) ;", (AFM / f"{face}.afm").read_text(), re.M):
+        code = names.get(name)
+        if code is not None and (code < 0x180 or 0x2000 <= code < 0x2070 or code in (0xFB01, 0xFB02)):
+            widths.setdefault(code, int(width))
+    out += ["", f"/// Advance widths of {face} (metric-compatible with the standard font), by character.",
+            f"pub(super) static {table}: &[(u16, u16)] = &["]
+    items = sorted(widths.items())
+    for row in range(0, len(items), 8):
+        out.append("    " + " ".join(f"(0x{c:04x}, {w})," for c, w in items[row:row + 8]))
     out.append("];")
 Path(__file__).resolve().parent.parent.joinpath("src/pdf/text/tables.rs").write_text("\n".join(out) + "\n")

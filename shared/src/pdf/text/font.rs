@@ -72,6 +72,9 @@ pub(super) struct Font {
     pub(super) scale: f32,
     /// Whether the font's advances are known; without them positions are guesses.
     pub(super) has_widths: bool,
+    /// The height of the font's glyphs per unit of font size: 1 but for Type 3 fonts, whose
+    /// glyph space is their own (a bitmap font's may be 100 units high through a unit matrix).
+    pub(super) size_factor: f32,
 }
 
 /// One code of a shown string.
@@ -91,10 +94,7 @@ impl Font {
         if subtype == b"Type0" {
             return composite(document, font, to_unicode, cmap_budget);
         }
-        let scale = match font.get(b"FontMatrix").and_then(Object::as_array) {
-            Ok(matrix) if subtype == b"Type3" => matrix.first().and_then(number).unwrap_or(0.001),
-            _ => 0.001,
-        };
+        let (scale, size_factor) = if subtype == b"Type3" { type3_scale(document, font) } else { (0.001, 1.0) };
         let base = base_encoding(document, font, subtype);
         let differences = differences(document, font);
         let first_char = font.get(b"FirstChar").ok().and_then(number).unwrap_or(0.0) as usize;
@@ -102,6 +102,7 @@ impl Font {
         let missing = descriptor(document, font)
             .and_then(|d| d.get(b"MissingWidth").ok().and_then(number))
             .unwrap_or(0.0);
+        let standard = if widths.is_none() { standard_metrics(font) } else { None };
         let mut text = String::new();
         let mut codes = Box::new([SimpleCode::default(); 256]);
         for (code, entry) in codes.iter_mut().enumerate() {
@@ -124,14 +125,18 @@ impl Font {
                     }
                 }
             }
-            let width = code
-                .checked_sub(first_char)
-                .and_then(|i| widths.and_then(|w| w.get(i)))
-                .and_then(|w| number(deref(document, Some(w)).unwrap_or(w)))
-                .unwrap_or(missing);
+            let width = match standard {
+                Some(metrics) => text[start..].chars().next().map_or(0.0, |c| metrics.width(c)),
+                None => code
+                    .checked_sub(first_char)
+                    .and_then(|i| widths.and_then(|w| w.get(i)))
+                    .and_then(|w| number(deref(document, Some(w)).unwrap_or(w)))
+                    .unwrap_or(missing),
+            };
             *entry = SimpleCode { start: start as u32, end: text.len() as u32, width };
         }
-        Font { kind: Kind::Simple { text, codes }, scale, has_widths: widths.is_some() }
+        let has_widths = widths.is_some() || standard.is_some();
+        Font { kind: Kind::Simple { text, codes }, scale, has_widths, size_factor }
     }
 
     /// Walks the codes of `bytes`: `glyph` gets each code's advance, `text` its text.
@@ -221,7 +226,85 @@ fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, c
             }
         }
     }
-    Font { kind: Kind::Composite { encoding, to_unicode, widths }, scale: 0.001, has_widths }
+    Font { kind: Kind::Composite { encoding, to_unicode, widths }, scale: 0.001, has_widths, size_factor: 1.0 }
+}
+
+/// The advances of a standard font, for fonts that name one and leave out `Widths` (allowed
+/// for the standard 14 until PDF 1.5, and common since: Arial and Times New Roman too).
+#[derive(Debug, Clone, Copy)]
+enum Standard {
+    Proportional(&'static [(u16, u16)]),
+    Monospaced,
+}
+
+impl Standard {
+    fn width(self, c: char) -> f32 {
+        match self {
+            Standard::Monospaced => 600.0,
+            Standard::Proportional(widths) => u16::try_from(u32::from(c))
+                .ok()
+                .and_then(|c| widths.binary_search_by_key(&c, |(code, _)| *code).ok())
+                .map_or(500.0, |i| f32::from(widths[i].1)),
+        }
+    }
+}
+
+fn standard_metrics(font: &Dictionary) -> Option<Standard> {
+    let name = font.get(b"BaseFont").and_then(Object::as_name).ok()?;
+    // A subset's name starts with six capitals and a plus sign.
+    let name = match name.iter().position(|&b| b == b'+') {
+        Some(6) => &name[7..],
+        _ => name,
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let bold = name.contains("bold") || name.contains("black") || name.contains("heavy");
+    let italic = name.contains("italic") || name.contains("oblique");
+    if name.starts_with("courier") {
+        return Some(Standard::Monospaced);
+    }
+    let table = if name.starts_with("helvetica") || name.starts_with("arial") {
+        if bold { tables::HELVETICA_BOLD } else { tables::HELVETICA }
+    } else if name.starts_with("times") {
+        match (bold, italic) {
+            (true, true) => tables::TIMES_BOLD_ITALIC,
+            (true, false) => tables::TIMES_BOLD,
+            (false, true) => tables::TIMES_ITALIC,
+            (false, false) => tables::TIMES,
+        }
+    } else {
+        return None;
+    };
+    Some(Standard::Proportional(table))
+}
+
+/// A Type 3 font's glyph-to-text scale (`FontMatrix`) and glyph height per unit of font size.
+/// Its glyph space is its own, so the height is read off its advances: lowercase text
+/// advances about half an em, so twice the median advance is close to one em. Without widths,
+/// its `FontBBox` through the matrix (which overstates, as it covers every glyph).
+fn type3_scale(document: &Document, font: &Dictionary) -> (f32, f32) {
+    let values = |key: &[u8]| -> Vec<f32> {
+        deref(document, font.get(key).ok())
+            .and_then(|o| o.as_array().ok())
+            .map(|a| a.iter().filter_map(|o| number(deref(document, Some(o)).unwrap_or(o))).collect())
+            .unwrap_or_default()
+    };
+    let matrix = values(b"FontMatrix");
+    let (scale, vertical) = match matrix.as_slice() {
+        [a, _, _, d, ..] if a.is_finite() && d.is_finite() && *a != 0.0 => (*a, d.abs()),
+        _ => (0.001, 0.001),
+    };
+    let mut widths: Vec<f32> = values(b"Widths").into_iter().filter(|w| *w > 0.0 && w.is_finite()).collect();
+    let height = if widths.is_empty() {
+        match values(b"FontBBox").as_slice() {
+            [_, bottom, _, top] if (top - bottom).is_finite() && top > bottom => (top - bottom) * vertical,
+            _ => 1000.0 * vertical,
+        }
+    } else {
+        let middle = widths.len() / 2;
+        let (_, median, _) = widths.select_nth_unstable_by(middle, f32::total_cmp);
+        2.0 * *median * scale.abs()
+    };
+    (scale, if height > 0.0 && height.is_finite() { height } else { 1.0 })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

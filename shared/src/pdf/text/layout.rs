@@ -113,6 +113,20 @@ impl Layout {
             '\u{FB03}' => self.line.push_str("ffi"),
             '\u{FB04}' => self.line.push_str("ffl"),
             '\u{FB05}' | '\u{FB06}' => self.line.push_str("st"),
+            // Shaped Hebrew and Arabic, as the letters it was shaped from.
+            '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}' => {
+                let code = u16::try_from(u32::from(c)).unwrap_or(0);
+                match super::tables::PRESENTATION_FORMS.binary_search_by_key(&code, |(form, _)| *form) {
+                    Ok(i) => {
+                        self.rtl = true;
+                        self.line.push_str(super::tables::PRESENTATION_FORMS[i].1);
+                    }
+                    Err(_) => {
+                        self.rtl |= is_rtl(c);
+                        self.line.push(c);
+                    }
+                }
+            }
             // Control characters are not text; a tab or a stray NUL separates like a space.
             c if c.is_control() => {
                 if !self.line.is_empty() && !self.line.ends_with(' ') {
@@ -287,6 +301,14 @@ mod tests {
     fn a_glyph_drawn_twice_in_place_counts_once_and_ligatures_are_spelled_out() {
         let text = lay(&[(0.0, 0.0, 5.0, "\u{FB01}"), (0.2, 0.0, 5.0, "\u{FB01}"), (5.0, 0.0, 5.0, "x")]);
         assert_eq!(text, "fix");
+    }
+
+    #[test]
+    fn presentation_forms_become_letters_lam_alef_in_reading_order() {
+        // "الطلاب" as shaped glyphs, drawn left to right: ﺏ ﻼ ﻄ ﻟ ﺍ (lam-alef is one glyph).
+        let glyphs: Vec<(f32, f32, f32, &str)> =
+            ["\u{FE8F}", "\u{FEFC}", "\u{FEC4}", "\u{FEDF}", "\u{FE8D}"].iter().enumerate().map(|(i, t)| (i as f32 * 5.0, 0.0, 5.0, *t)).collect();
+        assert_eq!(lay(&glyphs), "الطلاب");
     }
 
     #[test]

@@ -301,7 +301,7 @@ impl Reader<'_, '_> {
             // The advance in device space: along the text matrix's x axis, through the CTM.
             let unit = advance / (state.size * state.scaling).abs().max(1e-6);
             let (dx, dy) = (a * unit, b * unit);
-            let size = (c * c + d * d).sqrt();
+            let size = (c * c + d * d).sqrt() * font.size_factor;
             if e.is_finite() && f.is_finite() && size.is_finite() {
                 layout.glyph(Placed { x: e, y: f, dx, dy, size, gap }, text);
             }
