@@ -3,7 +3,11 @@ the simple-font encodings of ISO 32000-1 Annex D (code -> UTF-16 unit), read fro
 lopdf ships (MIT), so both crates agree on every name; and the letters (NFKC) of the Hebrew
 and Arabic presentation forms, from Python's unicodedata.
 
-    python3 shared/tools/glyph_tables.py ~/.cargo/registry/src/*/lopdf-0.47.*/src/encodings
+    python3 shared/tools/glyph_tables.py ~/.cargo/registry/src/*/lopdf-0.47.*/src/encodings \
+        path/to/fontTools/cffLib/__init__.py
+
+The CFF standard strings (CFF spec, Appendix A: the glyph names a Type1C program refers to
+by number) come from fontTools (MIT; `pip download fonttools`, unpacked).
 """
 
 import re
@@ -72,4 +76,13 @@ for table, face in FACES:
     for row in range(0, len(items), 8):
         out.append("    " + " ".join(f"(0x{c:04x}, {w})," for c, w in items[row:row + 8]))
     out.append("];")
+cff = Path(sys.argv[2]).read_text()
+body = cff[cff.index("cffStandardStrings = ["):]
+strings = re.findall(r'"([^"]+)"', body[:body.index("]")])
+assert len(strings) == 391, len(strings)
+out += ["", "/// The CFF standard strings, by string id (CFF spec, Appendix A).",
+        "pub(super) static CFF_STANDARD_STRINGS: &[&str] = &["]
+for row in range(0, len(strings), 8):
+    out.append("    " + " ".join(f'"{n}",' for n in strings[row:row + 8]))
+out.append("];")
 Path(__file__).resolve().parent.parent.joinpath("src/pdf/text/tables.rs").write_text("\n".join(out) + "\n")

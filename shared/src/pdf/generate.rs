@@ -188,6 +188,24 @@ fn one_page_objects(content: Vec<u8>) -> Vec<Vec<u8>> {
     ]
 }
 
+/// One page in a Type 1 font with no `Encoding` whose embedded program's builtin encoding puts
+/// `fi` at code 12 and `quoteright` at 39, as TeX's fonts do: it shows "ﬁnd it’s" as bytes
+/// `\x0cnd it's`.
+pub fn builtin_encoding() -> Vec<u8> {
+    let program = b"%!PS-AdobeFont-1.0: CMR10 003.002\n/FontName /CMR10 def\n/Encoding 256 array\n\
+        0 1 255 {1 index exch /.notdef put} for\ndup 12 /fi put\ndup 39 /quoteright put\n\
+        dup 100 /d put\ndup 105 /i put\ndup 110 /n put\ndup 115 /s put\ndup 116 /t put\n\
+        readonly def\ncurrentfile eexec\n";
+    let mut objects = one_page_objects(b"BT /F1 12 Tf 72 720 Td (\x0cnd it's) Tj ET".to_vec());
+    objects[4] = b"<</Type/Font/Subtype/Type1/BaseFont/CMR10/FirstChar 12/LastChar 116/FontDescriptor 6 0 R>>".to_vec();
+    objects.push(b"<</Type/FontDescriptor/FontName/CMR10/Flags 4/FontFile 7 0 R>>".to_vec());
+    objects.push(
+        [format!("<</Length {0}/Length1 {0}/Length2 0/Length3 0>>stream\n", program.len()).into_bytes(), program.to_vec(), b"\nendstream".to_vec()]
+            .concat(),
+    );
+    raw_pdf(&objects)
+}
+
 /// `pages` pages; page 1's content is a Flate bomb inflating to `inflated_bytes` of spaces
 /// after its one line of text; the other pages are ordinary.
 pub fn flate_bomb(pages: u32, inflated_bytes: usize) -> Vec<u8> {

@@ -402,6 +402,32 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_reads_exactly_as_its_pages_do_in_the_whole_document() {
+        // Chunks leave font programs out; encodings those define travel as Differences.
+        for fixture in [LIBTASN1, MIME_SPEC] {
+            let whole = extract_pages(fixture, 1, &limits()).expect("readable");
+            let analyzed = analyze(fixture, &limits()).expect("valid");
+            let mut chunked = Vec::new();
+            for chunk in plan_chunks(analyzed.page_count, 7) {
+                let part = analyzed.chunk_pdf(&chunk, &limits()).expect("split");
+                chunked.extend(extract_pages(&part, chunk.first_page, &limits()).expect("readable"));
+            }
+            assert_eq!(chunked, whole);
+        }
+    }
+
+    #[test]
+    fn a_builtin_encoding_reads_the_same_in_the_document_and_in_its_chunk() {
+        let bytes = generate::builtin_encoding();
+        let whole = extract_pages(&bytes, 1, &limits()).expect("readable");
+        assert_eq!(whole[0].text, "find it\u{2019}s");
+        let analyzed = analyze(&bytes, &limits()).expect("valid");
+        let part = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 1 }, &limits()).expect("split");
+        assert!(!String::from_utf8_lossy(&part).contains("eexec"), "the program stays out of the chunk");
+        assert_eq!(extract_pages(&part, 1, &limits()).expect("readable"), whole);
+    }
+
+    #[test]
     fn text_strings_decode_from_utf16_and_latin1() {
         assert_eq!(decode_text_string(&[0xFE, 0xFF, 0x00, 0x41, 0x00, 0xE9]), "Aé");
         assert_eq!(decode_text_string(b"plain"), "plain");

@@ -77,6 +77,13 @@ pub(super) fn write_chunk(
         }
         let Ok(object) = document.get_object(id) else { continue };
         let mut object = copy_for_text(object);
+        // The font program is left out, so an encoding it defines is written out instead.
+        if let Object::Dictionary(font) = &mut object
+            && let Ok(original) = document.get_dictionary(id)
+            && let Some(encoding) = super::text::explicit_encoding(document, original)
+        {
+            font.set("Encoding", encoding);
+        }
         strip(&mut object);
         references(&object, &mut pending);
         part.objects.insert(id, object);

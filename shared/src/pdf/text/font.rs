@@ -345,7 +345,7 @@ fn base_encoding(document: &Document, font: &Dictionary, subtype: &[u8]) -> &'st
 }
 
 /// The text of each code's glyph name: the font's `Differences`, over the builtin encoding of
-/// its embedded Type 1 program when it has one and no other base. `None` where neither names
+/// its embedded Type 1 or CFF program when it has one and no other base. `None` where neither names
 /// a glyph the name list knows.
 fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
     let mut names = vec![None; 256];
@@ -355,8 +355,10 @@ fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
         Some(Object::Dictionary(dict)) => dict.has(b"BaseEncoding"),
         _ => false,
     };
-    if !named_base && let Some(program) = descriptor(document, font).and_then(|d| cleartext(document, d)) {
-        builtin_encoding(&program, &mut |code, name| names[code] = glyph_text(name));
+    if !named_base && let Some(descriptor) = descriptor(document, font) {
+        for (code, name) in super::program::builtin_names(document, descriptor) {
+            names[usize::from(code)] = glyph_text(name.as_bytes());
+        }
     }
     if let Some(Object::Dictionary(dict)) = encoding
         && let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok())
@@ -376,43 +378,6 @@ fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
         }
     }
     names
-}
-
-/// The cleartext part of an embedded Type 1 program (`Length1` bytes, where its builtin
-/// encoding is), inflated no further than that.
-fn cleartext(document: &Document, descriptor: &Dictionary) -> Option<Vec<u8>> {
-    let program = deref(document, descriptor.get(b"FontFile").ok())?.as_stream().ok()?;
-    let length = program.dict.get(b"Length1").ok().and_then(|l| deref(document, Some(l))).and_then(number);
-    let room = length.map_or(64 << 10, |l| (l.max(0.0) as usize).min(256 << 10));
-    Some(crate::pdf::extract::inflate_prefix(program, room).0)
-}
-
-/// The `dup <code> /<name> put` entries of a Type 1 program's cleartext `/Encoding` array.
-/// Programs that use `StandardEncoding` have none, which leaves the base as it is.
-pub(crate) fn builtin_encoding(program: &[u8], put: &mut dyn FnMut(usize, &[u8])) {
-    let Some(start) = find(program, b"/Encoding") else { return };
-    let end = find(&program[start..], b"eexec").map_or(program.len(), |e| start + e);
-    let section = &program[start..end];
-    let mut words = section.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
-    while let Some(word) = words.next() {
-        if word == b"readonly" || word == b"def" {
-            break;
-        }
-        if word != b"dup" {
-            continue;
-        }
-        let (Some(code), Some(name)) = (words.next(), words.next()) else { break };
-        if let (Some(code), Some(name)) =
-            (std::str::from_utf8(code).ok().and_then(|c| c.parse::<usize>().ok()), name.strip_prefix(b"/"))
-            && code < 256
-        {
-            put(code, name);
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn descriptor<'a>(document: &'a Document, font: &'a Dictionary) -> Option<&'a Dictionary> {
@@ -444,4 +409,59 @@ fn inflate(stream: &lopdf::Stream, budget: usize) -> Option<Vec<u8>> {
         return (stream.content.len() <= budget).then(|| stream.content.clone());
     }
     stream.decompressed_content_with_limit(budget).ok()
+}
+
+/// For a chunk that leaves font programs out: the encoding of a simple font whose codes depend
+/// on its program's builtin encoding, spelled out as `Differences` (the builtin names, then
+/// the font's own `Differences` over them). `None` when the dictionary already says it all.
+pub(crate) fn explicit_encoding(document: &Document, font: &Dictionary) -> Option<Dictionary> {
+    let subtype = font.get(b"Subtype").and_then(Object::as_name).ok()?;
+    if !matches!(subtype, b"Type1" | b"MMType1") {
+        return None;
+    }
+    let encoding = deref(document, font.get(b"Encoding").ok());
+    match encoding {
+        Some(Object::Name(_)) => return None,
+        Some(Object::Dictionary(dict)) if dict.has(b"BaseEncoding") => return None,
+        _ => {}
+    }
+    let builtin = super::program::builtin_names(document, descriptor(document, font)?);
+    if builtin.is_empty() {
+        return None;
+    }
+    let mut names: Vec<Option<Vec<u8>>> = vec![None; 256];
+    for (code, name) in builtin {
+        names[usize::from(code)] = Some(name.into_bytes());
+    }
+    if let Some(Object::Dictionary(dict)) = encoding
+        && let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok())
+    {
+        let mut code = 0usize;
+        for item in list {
+            match deref(document, Some(item)) {
+                Some(Object::Integer(n)) => code = usize::try_from(*n).unwrap_or(usize::MAX),
+                Some(Object::Name(name)) => {
+                    if let Some(slot) = names.get_mut(code) {
+                        *slot = Some(name.clone());
+                    }
+                    code = code.saturating_add(1);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut differences = Vec::new();
+    let mut next = usize::MAX;
+    for (code, name) in names.into_iter().enumerate() {
+        let Some(name) = name else { continue };
+        if code != next {
+            differences.push(Object::Integer(code as i64));
+        }
+        differences.push(Object::Name(name));
+        next = code + 1;
+    }
+    let mut dict = Dictionary::new();
+    dict.set("Type", Object::Name(b"Encoding".to_vec()));
+    dict.set("Differences", Object::Array(differences));
+    Some(dict)
 }

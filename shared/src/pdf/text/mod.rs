@@ -7,11 +7,13 @@
 //! | `font` | codes, their text and advances, per font kind |
 //! | `cmap` | CMap parsing: code space, CIDs, `ToUnicode` |
 //! | `layout` | words, lines, right-to-left order, ligatures |
+//! | `program` | builtin encodings of embedded Type 1 and CFF programs |
 //! | `tables` | the Adobe Glyph List and the standard encodings (generated) |
 
 mod cmap;
 mod font;
 mod layout;
+mod program;
 mod tables;
 
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use std::rc::Rc;
 use lopdf::content::Operation;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
+pub(crate) use font::explicit_encoding;
 use font::{Font, number};
 use layout::{Layout, Placed, WORD_GAP, WORD_GAP_GUESSED};
 
@@ -294,12 +297,13 @@ impl Reader<'_, '_> {
             let width = if font.has_widths { glyph.width } else { 500.0 };
             let render = Matrix([state.size * state.scaling, 0.0, 0.0, state.size, 0.0, state.rise]).then(tm).then(&state.ctm);
             let [a, b, c, d, e, f] = render.0;
-            let advance = (width * font.scale * state.size
-                + state.char_spacing
-                + if glyph.word_space { state.word_spacing } else { 0.0 })
-                * state.scaling;
-            // The advance in device space: along the text matrix's x axis, through the CTM.
-            let unit = advance / (state.size * state.scaling).abs().max(1e-6);
+            let drawn = width * font.scale * state.size * state.scaling;
+            let advance = drawn
+                + (state.char_spacing + if glyph.word_space { state.word_spacing } else { 0.0 }) * state.scaling;
+            // The glyph's own extent in device space, along the text matrix's x axis through
+            // the CTM. Character and word spacing move the pen past it: a gap they make is a
+            // gap on the page (Ghostscript spaces words with `Tc` alone).
+            let unit = drawn / (state.size * state.scaling).abs().max(1e-6);
             let (dx, dy) = (a * unit, b * unit);
             let size = (c * c + d * d).sqrt() * font.size_factor;
             if e.is_finite() && f.is_finite() && size.is_finite() {
