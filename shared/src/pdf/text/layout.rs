@@ -6,7 +6,10 @@
 //! [`WORD_GAP`] of the size, or jumps back by more than one size (an overprint, a new column).
 //! Lines holding right-to-left letters are put in order by position and then into logical
 //! order, since producers draw such lines in visual order. Ligature code points are spelled
-//! out, so "ﬁnd" reads as "find".
+//! out, so "ﬁnd" reads as "find". A spacing accent drawn over a letter (TeX's way with "é")
+//! joins it, and lines come out composed (NFC).
+
+use unicode_normalization::UnicodeNormalization as _;
 
 /// A gap of more than this share of the font size separates words. Kerning stays below it
 /// (a few hundredths); inter-word spaces made by positioning are a quarter to a third.
@@ -62,6 +65,37 @@ pub(super) struct Layout {
     /// The line's direction (unit vector), from its first glyph.
     ux: f32,
     uy: f32,
+    /// A spacing accent waiting for the glyph it was drawn over (TeX draws the accent first).
+    pending: Option<Accent>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Accent {
+    spacing: char,
+    combining: char,
+    at: Placed,
+    /// Its middle along the line.
+    middle: f32,
+}
+
+/// The combining mark a spacing accent stands for when it is drawn over a letter.
+fn combining(c: char) -> Option<char> {
+    Some(match c {
+        '`' => '\u{0300}',
+        '\u{00B4}' => '\u{0301}',
+        '^' | '\u{02C6}' => '\u{0302}',
+        '~' | '\u{02DC}' => '\u{0303}',
+        '\u{00AF}' | '\u{02C9}' => '\u{0304}',
+        '\u{02D8}' => '\u{0306}',
+        '\u{02D9}' => '\u{0307}',
+        '\u{00A8}' => '\u{0308}',
+        '\u{02DA}' => '\u{030A}',
+        '\u{02DD}' => '\u{030B}',
+        '\u{02C7}' => '\u{030C}',
+        '\u{00B8}' => '\u{0327}',
+        '\u{02DB}' => '\u{0328}',
+        _ => return None,
+    })
 }
 
 impl Layout {
@@ -70,7 +104,56 @@ impl Layout {
     }
 
     /// Adds one glyph and its text (possibly empty: a glyph without text still moves the pen).
+    /// A spacing accent drawn over a letter (before or after it) joins it as a combining mark.
     pub(super) fn glyph(&mut self, at: Placed, text: &str) {
+        let mut chars = text.chars();
+        if let (Some(c), None) = (chars.next(), chars.next())
+            && let Some(mark) = combining(c)
+        {
+            let middle = (at.x + at.dx / 2.0) * self.ux + (at.y + at.dy / 2.0) * self.uy;
+            if let Some(base) = self.pieces.last().copied()
+                && self.pending.is_none()
+                && self.line.len() == base.end
+                && base.end > base.start
+                && (base.from.min(base.to)..=base.from.max(base.to)).contains(&middle)
+                && self.near(&at)
+            {
+                self.line.push(mark);
+                return;
+            }
+            self.flush_accent();
+            self.pending = Some(Accent { spacing: c, combining: mark, at, middle });
+            return;
+        }
+        if let Some(accent) = self.pending.take() {
+            let from = at.x * self.ux + at.y * self.uy;
+            let to = from + at.dx * self.ux + at.dy * self.uy;
+            if !text.is_empty() && (from.min(to)..=from.max(to)).contains(&accent.middle) && self.near_to(&accent.at, &at) {
+                self.place(at, text);
+                self.line.push(accent.combining);
+                return;
+            }
+            self.place(accent.at, accent.spacing.encode_utf8(&mut [0; 4]));
+        }
+        self.place(at, text);
+    }
+
+    /// Whether a glyph is within a line's height of the last one placed.
+    fn near(&self, at: &Placed) -> bool {
+        self.last.is_some_and(|last| (at.y - last.start_y).abs() + (at.x - last.start_x).abs() < 2.0 * at.size.max(last.size))
+    }
+
+    fn near_to(&self, a: &Placed, b: &Placed) -> bool {
+        (a.y - b.y).abs() + (a.x - b.x).abs() < 2.0 * a.size.max(b.size)
+    }
+
+    fn flush_accent(&mut self) {
+        if let Some(accent) = self.pending.take() {
+            self.place(accent.at, accent.spacing.encode_utf8(&mut [0; 4]));
+        }
+    }
+
+    fn place(&mut self, at: Placed, text: &str) {
         let advance = (at.dx * at.dx + at.dy * at.dy).sqrt();
         let (ux, uy) = if advance > 1e-6 { (at.dx / advance, at.dy / advance) } else { (self.ux, self.uy) };
         if let Some(last) = self.last {
@@ -79,7 +162,7 @@ impl Layout {
             let along = dx * ux + dy * uy;
             let across = -dx * uy + dy * ux;
             if across.abs() > 0.5 * size {
-                self.end_line();
+                self.end_line_only();
             } else {
                 let same_place = (at.x - last.start_x).abs() + (at.y - last.start_y).abs() < 0.05 * size;
                 if same_place && !text.is_empty() && text == self.last_text {
@@ -148,8 +231,16 @@ impl Layout {
 
     /// Ends the current line (a text object's end does not: text often continues in the next).
     pub(super) fn end_line(&mut self) {
+        self.flush_accent();
+        self.end_line_only();
+    }
+
+    fn end_line_only(&mut self) {
         if self.rtl {
             self.reorder();
+        }
+        if self.line.chars().any(|c| ('\u{0300}'..='\u{036F}').contains(&c)) {
+            self.line = self.line.nfc().collect();
         }
         let line = self.line.trim_end();
         if !line.is_empty() {
@@ -295,6 +386,22 @@ mod tests {
             (0.0, 652.0, 5.0, "d"),
         ]);
         assert_eq!(text, "extract-\nNext\n3-\nd");
+    }
+
+    #[test]
+    fn an_accent_drawn_over_a_letter_joins_it_and_one_standing_alone_stays() {
+        // TeX: the acute first, kerned back over the "e"; then a macron after a dotless i.
+        let text = lay(&[
+            (0.0, 0.0, 15.0, "caf"),
+            (15.5, 1.0, 3.0, "\u{00B4}"),
+            (15.0, 0.0, 5.0, "e"),
+            (25.0, 0.0, 3.0, "\u{0131}"),
+            (25.2, 1.0, 2.5, "\u{00AF}"),
+            (28.0, 0.0, 5.0, "n"),
+            (40.0, 0.0, 5.0, "^"),
+            (45.0, 0.0, 5.0, "x"),
+        ]);
+        assert_eq!(text, "café \u{0131}\u{0304}n ^x");
     }
 
     #[test]
