@@ -114,7 +114,7 @@ impl ChunkBudget {
             })
             .and_then(|r| r.as_dict().ok());
         let (text, text_cut) =
-            text::page_text(document, resources, &operations, &mut allowance, &mut self.fonts, &mut load_form);
+            text::page_text(document, page, resources, &operations, &mut allowance, &mut self.fonts, &mut load_form);
         self.content_left -= (content_before - allowance.content_bytes).min(self.content_left);
         self.operators_left -= (operators_before - allowance.operators).min(self.operators_left);
         if text_cut && truncation.is_none() {

@@ -59,8 +59,14 @@ pub(super) fn write_chunk(
                 page.set(key, value.clone());
             }
         }
+        let appearances = appearances(document, &page);
         let mut page = Object::Dictionary(page);
         strip(&mut page);
+        if let Object::Dictionary(dict) = &mut page
+            && !appearances.is_empty()
+        {
+            dict.set("Annots", appearances);
+        }
         references(&page, &mut pending);
         if let Object::Dictionary(dict) = &mut page {
             dict.set("Parent", tree_id);
@@ -124,6 +130,38 @@ pub(super) fn inherited<'a>(document: &'a Document, page_id: ObjectId, key: &[u8
         }
     }
     None
+}
+
+/// Most annotations a chunk carries per page (a page of a million links carries none of them).
+const MAX_ANNOTATIONS: usize = 256;
+
+/// The page's annotations that show something (form fields, stamps, free text), each reduced
+/// to what drawing its appearance needs: links, actions, popups and the field tree stay out,
+/// so an annotation never pulls other pages into the chunk.
+fn appearances(document: &Document, page: &Dictionary) -> Vec<Object> {
+    fn deref<'a>(document: &'a Document, o: &'a Object) -> Option<&'a Object> {
+        match o {
+            Object::Reference(id) => document.get_object(*id).ok(),
+            other => Some(other),
+        }
+    }
+    let deref = |o| deref(document, o);
+    let Some(annots) = page.get(b"Annots").ok().and_then(deref).and_then(|a| a.as_array().ok()) else { return Vec::new() };
+    annots
+        .iter()
+        .filter_map(|a| deref(a).and_then(|a| a.as_dict().ok()))
+        .filter(|a| a.has(b"AP") && a.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Link".as_slice()))
+        .take(MAX_ANNOTATIONS)
+        .map(|a| {
+            let mut kept = Dictionary::new();
+            for key in [b"Subtype".as_slice(), b"Rect", b"F", b"AS", b"AP"] {
+                if let Ok(value) = a.get(key) {
+                    kept.set(key, value.clone());
+                }
+            }
+            Object::Dictionary(kept)
+        })
+        .collect()
 }
 
 /// A copy of `object`, with image data left out: an image's dictionary stays (a content stream

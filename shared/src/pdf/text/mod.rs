@@ -136,12 +136,23 @@ pub(crate) struct FontCache {
     fonts: HashMap<ObjectId, Rc<Font>>,
 }
 
+/// Most annotations drawn per page.
+const MAX_ANNOTATIONS: usize = 256;
+
+/// `[x0 y0 x1 y1]` with the corners put in order.
+fn rectangle(values: &[Object]) -> Option<[f32; 4]> {
+    let v: Vec<f32> = values.iter().filter_map(number).filter(|v| v.is_finite()).collect();
+    let [a, b, c, d] = <[f32; 4]>::try_from(v).ok()?;
+    Some([a.min(c), b.min(d), a.max(c), b.max(d)])
+}
+
 /// Nested form XObjects deeper than this are not entered (real documents nest two or three).
 const MAX_FORM_DEPTH: usize = 12;
 
 /// Runs a page's operations; returns its text and whether a budget cut it short.
 pub(crate) fn page_text(
     document: &Document,
+    page: Option<&Dictionary>,
     resources: Option<&Dictionary>,
     operations: &[Operation],
     allowance: &mut Allowance,
@@ -151,6 +162,9 @@ pub(crate) fn page_text(
     let mut reader = Reader { document, allowance, cache, load_form, layout: Layout::default(), fonts_used: 0, cut: false };
     let mut forms = Vec::new();
     reader.run(resources, operations, State::default(), &mut forms);
+    if let Some(page) = page {
+        reader.annotations(page, resources);
+    }
     let cut = reader.cut;
     let max = reader.allowance.text_bytes;
     let text = if cut { reader.layout.truncate(max) } else { reader.layout.finish() };
@@ -313,6 +327,82 @@ impl Reader<'_, '_> {
             cut = layout.len() > max;
         });
         self.cut |= cut;
+    }
+
+    /// Draws the appearances of the page's visible annotations (filled-in form fields, free
+    /// text, stamps), as a viewer does over the page (ISO 32000-1, 12.5.5).
+    fn annotations(&mut self, page: &Dictionary, resources: Option<&Dictionary>) {
+        let Some(annots) = page.get(b"Annots").ok().and_then(|a| deref(self.document, a)).and_then(|a| a.as_array().ok())
+        else {
+            return;
+        };
+        for annot in annots.iter().take(MAX_ANNOTATIONS) {
+            if self.cut {
+                return;
+            }
+            let Some(annot) = deref(self.document, annot).and_then(|a| a.as_dict().ok()) else { continue };
+            // Hidden (bit 2) and no-view (bit 6) annotations are not shown; popups show
+            // their parent's text, which is drawn already.
+            let flags = annot.get(b"F").ok().and_then(number).unwrap_or(0.0) as i64;
+            let subtype = annot.get(b"Subtype").and_then(Object::as_name).unwrap_or_default();
+            if flags & (2 | 32) != 0 || matches!(subtype, b"Popup" | b"Link") {
+                continue;
+            }
+            let Some(normal) = annot
+                .get(b"AP")
+                .ok()
+                .and_then(|ap| deref(self.document, ap))
+                .and_then(|ap| ap.as_dict().ok())
+                .and_then(|ap| ap.get(b"N").ok())
+            else {
+                continue;
+            };
+            // One appearance, or one per state (check boxes) chosen by `AS`.
+            let id = match deref(self.document, normal) {
+                Some(Object::Dictionary(states)) => {
+                    let Some(state) = annot.get(b"AS").and_then(Object::as_name).ok() else { continue };
+                    match states.get(state) {
+                        Ok(Object::Reference(id)) => *id,
+                        _ => continue,
+                    }
+                }
+                Some(Object::Stream(_)) => match normal {
+                    Object::Reference(id) => *id,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let Some(rect) = annot.get(b"Rect").ok().and_then(|r| r.as_array().ok()).and_then(|r| rectangle(r)) else { continue };
+            let mut forms = Vec::new();
+            self.appearance(id, rect, resources, &mut forms);
+        }
+    }
+
+    /// An appearance stream drawn into `rect`: its bounding box, through its matrix, mapped
+    /// onto the rectangle.
+    fn appearance(&mut self, id: ObjectId, rect: [f32; 4], resources: Option<&Dictionary>, forms: &mut Vec<ObjectId>) {
+        let Ok(stream) = self.document.get_object(id).and_then(Object::as_stream) else { return };
+        let matrix = stream.dict.get(b"Matrix").ok().and_then(|m| m.as_array().ok()).and_then(|m| Matrix::from_operands(m));
+        let matrix = matrix.unwrap_or(Matrix::IDENTITY);
+        let Some(bbox) = stream.dict.get(b"BBox").ok().and_then(|b| b.as_array().ok()).and_then(|b| rectangle(b)) else { return };
+        let corners = [(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[0], bbox[3]), (bbox[2], bbox[3])]
+            .map(|(x, y)| (x * matrix.0[0] + y * matrix.0[2] + matrix.0[4], x * matrix.0[1] + y * matrix.0[3] + matrix.0[5]));
+        let (x0, x1) = corners.iter().fold((f32::MAX, f32::MIN), |(lo, hi), (x, _)| (lo.min(*x), hi.max(*x)));
+        let (y0, y1) = corners.iter().fold((f32::MAX, f32::MIN), |(lo, hi), (_, y)| (lo.min(*y), hi.max(*y)));
+        if x1 - x0 <= 1e-3 || y1 - y0 <= 1e-3 {
+            return;
+        }
+        let (sx, sy) = ((rect[2] - rect[0]) / (x1 - x0), (rect[3] - rect[1]) / (y1 - y0));
+        let onto = Matrix([sx, 0.0, 0.0, sy, rect[0] - sx * x0, rect[1] - sy * y0]);
+        let Some(operations) = (self.load_form)(stream, self.allowance) else { return };
+        let own = stream.dict.get(b"Resources").ok().and_then(|r| deref(self.document, r)).and_then(|r| r.as_dict().ok());
+        let state = State { ctm: matrix.then(&onto), ..State::default() };
+        forms.push(id);
+        // Text in a field is a line of its own, apart from the page's.
+        self.layout.end_line();
+        self.run(own.or(resources), &operations, state, forms);
+        self.layout.end_line();
+        forms.pop();
     }
 
     /// Runs a form XObject's content in the current state, within the page's allowance.
