@@ -656,7 +656,8 @@ def main() -> None:
     parser.add_argument("--corpus-rounds", type=int, default=1, help="rounds per corpus document (P1 fidelity)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--stack-env", type=Path, help="a local stack's stack.env, for P4, P5 and P8")
-    parser.add_argument("--only", choices=["p1", "p8"], help="run this benchmark alone and replace its section in --out")
+    parser.add_argument("--only", choices=["p1", "p8"],
+                        help="run this benchmark alone and replace its section in --out")
     args = parser.parse_args()
     if args.smoke:
         args.rounds = args.corpus_rounds = 1
