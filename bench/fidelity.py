@@ -3,10 +3,16 @@ each output compared with the document's pdftotext reference, word by word.
 
 Words are Unicode-aware: lowercased runs of letters, combining marks and digits, with every
 CJK ideograph, kana and hangul syllable a word of its own (pdftotext puts no spaces between
-them). Nothing is normalised: a ligature left as U+FB01 does not match "fi", and Arabic
-presentation forms do not match the letters they stand for, because turning them into what
-the page says is part of what is measured. (`str.lower`, not `str.casefold`: casefolding
-would quietly expand the Latin ligatures.)
+them). Two normalisations apply to the reference and every tool alike:
+- NFC, because canonically equivalent text is the same text: pdftotext writes an accent TeX
+  draws over a letter as letter + combining mark ("a" U+0304), a tool may write "ā".
+- Hebrew and Arabic presentation forms (U+FB1D-FDFF, U+FE70-FEFF) as the letters they are shaped
+  from (NFKC of those code points only), because the reference cannot decide: pdftotext folds
+  them for some producers (Chromium) and keeps them for others (xdvipdfmx), so either choice
+  would score a correct tool as wrong on half the right-to-left corpus.
+Nothing else is folded: a Latin ligature left as U+FB01 does not match "fi" (`str.lower`, not
+`str.casefold`, which would quietly expand it), since spelling it out is part of what is
+measured.
 """
 
 from __future__ import annotations
@@ -50,8 +56,16 @@ def _word_characters() -> str:
 WORD = re.compile(f"[{CJK}]|[{_word_characters()}]+")
 
 
+PRESENTATION_FORMS = re.compile("[\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def normalised(text: str) -> str:
+    text = PRESENTATION_FORMS.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
+    return unicodedata.normalize("NFC", text)
+
+
 def words(text: str) -> collections.Counter:
-    return collections.Counter(WORD.findall(text.lower()))
+    return collections.Counter(WORD.findall(normalised(text).lower()))
 
 
 def compare(reference: str, output: str) -> dict:
@@ -173,7 +187,7 @@ def section(rows: list[dict], rounds: int, poppler: str) -> list[str]:
         f"{len(rows)} documents ({len(debian)} from pinned Debian packages, {len(rows) - len(debian)} committed "
         f"fixtures; {producers} producer strings), listed in `bench/corpus.json` and assembled by `bench/corpus.py`. "
         f"The reference is poppler's `pdftotext` in its default mode ({poppler}). Words are lowercased runs of "
-        "letters, marks and digits, every CJK character a word of its own, nothing normalised (see `bench/fidelity.py`). "
+        "letters, marks and digits, every CJK character a word of its own; NFC, and Hebrew and Arabic presentation forms as their letters, on every side alike (see `bench/fidelity.py`). "
         "*Parity*: the share of the reference's words (with multiplicity) found in the output; *precision*: the "
         "share of the output's words found in the reference, which falls when a tool emits garbage. Word-weighted: "
         "summed over the corpus before dividing. *Refused*: no page at all (or a crash) where the reference has "

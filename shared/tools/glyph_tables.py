@@ -6,6 +6,10 @@ and Arabic presentation forms, from Python's unicodedata.
     python3 shared/tools/glyph_tables.py ~/.cargo/registry/src/*/lopdf-0.47.*/src/encodings \
         path/to/fontTools/cffLib/__init__.py
 
+The CID-to-Unicode tables of Adobe's four CJK character collections (src/pdf/text/cid/*.z) come
+from Debian's poppler-data (Adobe's CMap resources, BSD-3-Clause), one 24-bit value per CID,
+zlib-compressed.
+
 The CFF standard strings (CFF spec, Appendix A: the glyph names a Type1C program refers to
 by number) come from fontTools (MIT; `pip download fonttools`, unpacked).
 """
@@ -13,6 +17,7 @@ by number) come from fontTools (MIT; `pip download fonttools`, unpacked).
 import re
 import sys
 import unicodedata
+import zlib
 from pathlib import Path
 
 src = Path(sys.argv[1])
@@ -76,6 +81,20 @@ for table, face in FACES:
     for row in range(0, len(items), 8):
         out.append("    " + " ".join(f"(0x{c:04x}, {w})," for c, w in items[row:row + 8]))
     out.append("];")
+# ZapfDingbats by code: the Unicode Dingbats block follows the font's order from U+2701, but
+# for the glyphs Unicode already had (stars, circles, squares, hands), which sit elsewhere.
+dingbats = [0] * 256
+dingbats[0x20] = 0x20
+for code in range(0x21, 0x7F):
+    dingbats[code] = 0x2700 + code - 0x20
+for code, value in {0x25: 0x260E, 0x2A: 0x261B, 0x2B: 0x261E, 0x48: 0x2605, 0x6C: 0x25CF, 0x6E: 0x25A0,
+                    0x73: 0x25B2, 0x74: 0x25BC, 0x75: 0x25C6, 0x77: 0x25D7}.items():
+    dingbats[code] = value
+out += ["", "/// ZapfDingbats' builtin encoding (printable ASCII codes; check boxes and radio buttons).",
+        "pub(super) static ZAPF_DINGBATS: [u16; 256] = ["]
+for row in range(0, 256, 8):
+    out.append("    " + " ".join(f"0x{c:04x}," for c in dingbats[row:row + 8]))
+out.append("];")
 cff = Path(sys.argv[2]).read_text()
 body = cff[cff.index("cffStandardStrings = ["):]
 strings = re.findall(r'"([^"]+)"', body[:body.index("]")])
@@ -85,4 +104,11 @@ out += ["", "/// The CFF standard strings, by string id (CFF spec, Appendix A)."
 for row in range(0, len(strings), 8):
     out.append("    " + " ".join(f'"{n}",' for n in strings[row:row + 8]))
 out.append("];")
+CID = Path("/usr/share/poppler/cidToUnicode")
+for ordering in ["Japan1", "GB1", "CNS1", "Korea1"]:
+    values = [int(line, 16) if len(line) <= 6 else 0 for line in (CID / f"Adobe-{ordering}").read_text().split()]
+    raw = b"".join(v.to_bytes(3, "big") for v in values)
+    target = Path(__file__).resolve().parent.parent / "src/pdf/text/cid" / f"{ordering}.z"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(zlib.compress(raw, 9))
 Path(__file__).resolve().parent.parent.joinpath("src/pdf/text/tables.rs").write_text("\n".join(out) + "\n")

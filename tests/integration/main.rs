@@ -8,6 +8,7 @@ mod adapters;
 mod backstop;
 mod connect;
 mod hostile;
+mod fidelity;
 mod http;
 mod identity;
 mod killed;

@@ -3,9 +3,11 @@
 //!
 //! A code's text comes from, in order: the font's `ToUnicode` CMap; for simple fonts, the
 //! glyph name its `Differences` give it (Adobe Glyph List, `uniXXXX`, `uXXXX[XX]`), then its
-//! base encoding (the named one, the builtin encoding of an embedded Type 1 program, Symbol
-//! for the Symbol font, WinAnsi for symbolic TrueType fonts, else Standard); for composite
-//! fonts with a Unicode encoding CMap (`Uni…-UCS2-…`, `Uni…-UTF16-…`), the code itself.
+//! base encoding (the named one, the builtin encoding of an embedded Type 1 or CFF program,
+//! Symbol and ZapfDingbats for those fonts, WinAnsi for symbolic TrueType fonts, else
+//! Standard); for composite fonts with a Unicode encoding CMap (`Uni…-UCS2-…`,
+//! `Uni…-UTF16-…`), the code itself, and for CIDs of Adobe's CJK collections (Japan1, GB1,
+//! CNS1, Korea1), the collection's own Unicode value.
 
 use lopdf::{Dictionary, Document, Object};
 
@@ -30,6 +32,8 @@ enum Kind {
         encoding: Encoding,
         to_unicode: Option<CMap>,
         widths: Widths,
+        /// The Adobe character collection the CIDs belong to, for codes `ToUnicode` leaves out.
+        collection: Option<Collection>,
     },
 }
 
@@ -39,8 +43,54 @@ enum Encoding {
     Identity,
     /// Two-byte codes that are UTF-16 (the `Uni…-UCS2-…`/`Uni…-UTF16-…` CMaps).
     Unicode,
-    /// An embedded CMap (or a predefined one we can only cut codes by).
+    /// An embedded CMap.
     CMap(CMap),
+    /// A predefined CMap other than Identity and the Unicode ones: codes are cut as two bytes,
+    /// but which CID they select is not known here.
+    Predefined,
+}
+
+/// Adobe's CJK character collections, whose CIDs have fixed Unicode values (from Adobe's CMap
+/// resources, as Debian's poppler-data ships them: one 24-bit value per CID, compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collection {
+    Japan1,
+    Gb1,
+    Cns1,
+    Korea1,
+}
+
+impl Collection {
+    fn of(ordering: &[u8]) -> Option<Collection> {
+        Some(match ordering {
+            b"Japan1" => Collection::Japan1,
+            b"GB1" => Collection::Gb1,
+            b"CNS1" => Collection::Cns1,
+            b"Korea1" => Collection::Korea1,
+            _ => return None,
+        })
+    }
+
+    /// The text of a CID, if the collection gives it one.
+    fn text(self, cid: u32) -> Option<char> {
+        static TABLES: [std::sync::OnceLock<Vec<u8>>; 4] = [const { std::sync::OnceLock::new() }; 4];
+        let (slot, packed): (usize, &[u8]) = match self {
+            Collection::Japan1 => (0, include_bytes!("cid/Japan1.z")),
+            Collection::Gb1 => (1, include_bytes!("cid/GB1.z")),
+            Collection::Cns1 => (2, include_bytes!("cid/CNS1.z")),
+            Collection::Korea1 => (3, include_bytes!("cid/Korea1.z")),
+        };
+        let table = TABLES[slot].get_or_init(|| {
+            let mut out = Vec::new();
+            // Built into the binary; it inflates or the build is broken, and then no CID maps.
+            let _ = std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(packed), &mut out);
+            out
+        });
+        let at = usize::try_from(cid).ok()?.checked_mul(3)?;
+        let bytes = table.get(at..at + 3)?;
+        let value = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
+        char::from_u32(value).filter(|c| *c != '\0')
+    }
 }
 
 /// `W` and `DW` of a CIDFont.
@@ -149,7 +199,7 @@ impl Font {
                     each(glyph, &text[code.start as usize..code.end as usize]);
                 }
             }
-            Kind::Composite { encoding, to_unicode, widths } => {
+            Kind::Composite { encoding, to_unicode, widths, collection } => {
                 let mut text = String::new();
                 let mut at = 0;
                 while at < bytes.len() {
@@ -169,8 +219,12 @@ impl Font {
                     let mapped = to_unicode.as_ref().is_some_and(|cmap| cmap.text(code, &mut text) && usable(&text));
                     if !mapped {
                         text.clear();
-                        if matches!(encoding, Encoding::Unicode) {
-                            text.push_str(&utf16_text(raw));
+                        match (encoding, collection) {
+                            (Encoding::Unicode, _) => text.push_str(&utf16_text(raw)),
+                            (Encoding::Identity | Encoding::CMap(_), Some(collection)) => {
+                                text.extend(collection.text(cid));
+                            }
+                            _ => {}
                         }
                     }
                     let glyph = Glyph { width: widths.of(cid), word_space: len == 1 && code == 32 };
@@ -193,8 +247,7 @@ fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, c
         }
         Some(Object::Name(name)) if name.starts_with(b"Identity") => Encoding::Identity,
         Some(Object::Stream(s)) => Encoding::CMap(CMap::parse(&inflate(s, cmap_budget).unwrap_or_default())),
-        // Other predefined CMaps: their code space is known from the name's family at best;
-        // two bytes is what most of them use for the text that matters.
+        Some(Object::Name(_)) => Encoding::Predefined,
         _ => Encoding::Identity,
     };
     let descendant = deref(document, font.get(b"DescendantFonts").ok())
@@ -202,6 +255,12 @@ fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, c
         .and_then(|a| a.first())
         .and_then(|d| deref(document, Some(d)))
         .and_then(|d| d.as_dict().ok());
+    let collection = descendant
+        .and_then(|d| deref(document, d.get(b"CIDSystemInfo").ok()))
+        .and_then(|info| info.as_dict().ok())
+        .filter(|info| info.get(b"Registry").and_then(Object::as_str).ok() == Some(b"Adobe".as_slice()))
+        .and_then(|info| info.get(b"Ordering").and_then(Object::as_str).ok())
+        .and_then(Collection::of);
     let mut widths = Widths { default: 1000.0, ..Widths::default() };
     let mut has_widths = false;
     if let Some(cid_font) = descendant {
@@ -226,7 +285,7 @@ fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, c
             }
         }
     }
-    Font { kind: Kind::Composite { encoding, to_unicode, widths }, scale: 0.001, has_widths, size_factor: 1.0 }
+    Font { kind: Kind::Composite { encoding, to_unicode, widths, collection }, scale: 0.001, has_widths, size_factor: 1.0 }
 }
 
 /// The advances of a standard font, for fonts that name one and leave out `Widths` (allowed
@@ -337,6 +396,9 @@ fn base_encoding(document: &Document, font: &Dictionary, subtype: &[u8]) -> &'st
     let base_font = font.get(b"BaseFont").and_then(Object::as_name).unwrap_or_default();
     if base_font.ends_with(b"Symbol") {
         return &tables::SYMBOL;
+    }
+    if base_font.ends_with(b"ZapfDingbats") || base_font.ends_with(b"Dingbats") {
+        return &tables::ZAPF_DINGBATS;
     }
     let symbolic = descriptor(document, font)
         .and_then(|d| d.get(b"Flags").ok().and_then(number))
@@ -464,4 +526,21 @@ pub(crate) fn explicit_encoding(document: &Document, font: &Dictionary) -> Optio
     dict.set("Type", Object::Name(b"Encoding".to_vec()));
     dict.set("Differences", Object::Array(differences));
     Some(dict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adobe_collections_give_each_cid_its_character() {
+        assert_eq!(Collection::Japan1.text(2), Some('!'));
+        // Japan1 CID 842 is the first hiragana (ぁ).
+        assert_eq!(Collection::Japan1.text(842), Some('\u{3041}'));
+        for collection in [Collection::Gb1, Collection::Cns1, Collection::Korea1] {
+            assert_eq!(collection.text(2), Some('!'), "{collection:?}");
+        }
+        assert_eq!(Collection::Japan1.text(0), None, "CID 0 is .notdef");
+        assert_eq!(Collection::Japan1.text(u32::MAX), None);
+    }
 }
