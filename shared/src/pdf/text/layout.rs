@@ -40,6 +40,8 @@ struct Piece {
     to: f32,
     size: f32,
     gap: f32,
+    /// Only combining marks: it belongs to the letter it is drawn over.
+    mark: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +108,27 @@ impl Layout {
     /// Adds one glyph and its text (possibly empty: a glyph without text still moves the pen).
     /// A spacing accent drawn over a letter (before or after it) joins it as a combining mark.
     pub(super) fn glyph(&mut self, at: Placed, text: &str) {
+        // A combining mark drawn as a glyph of its own (Arabic harakat, Hebrew points) belongs
+        // to a letter, not to a word of its own: it makes no gap and no line break. Left to
+        // right it follows the letter before it; in a right-to-left line it joins the letter it
+        // is drawn over (producers emit those in either order).
+        if !text.is_empty() && text.chars().all(unicode_normalization::char::is_combining_mark) {
+            let (ux, uy) = if self.pieces.is_empty() { (1.0, 0.0) } else { (self.ux, self.uy) };
+            let middle = (at.x + at.dx / 2.0) * ux + (at.y + at.dy / 2.0) * uy;
+            // A new baseline ends the line first, as for any glyph.
+            if let Some(last) = self.last
+                && ((at.y - last.end_y) * self.ux - (at.x - last.end_x) * self.uy).abs() > 0.5 * at.size.max(last.size)
+            {
+                self.end_line_only();
+            }
+            let over_last = self.pieces.last().is_some_and(|p| distance(p, middle) <= 0.5 * at.size.max(p.size));
+            if over_last || self.rtl || self.pieces.is_empty() {
+                let start = self.line.len();
+                self.line.push_str(text);
+                self.pieces.push(Piece { start, end: self.line.len(), from: middle, to: middle, size: at.size, gap: at.gap, mark: true });
+                return;
+            }
+        }
         let mut chars = text.chars();
         if let (Some(c), None) = (chars.next(), chars.next())
             && let Some(mark) = combining(c)
@@ -173,8 +196,13 @@ impl Layout {
                 }
             }
         }
-        if self.line.is_empty() && self.pieces.is_empty() {
+        if self.pieces.iter().all(|p| p.mark) {
             (self.ux, self.uy) = if advance > 1e-6 { (ux, uy) } else { (1.0, 0.0) };
+            // Marks that came first were placed along a direction not known then.
+            for piece in self.pieces.iter_mut() {
+                piece.from = at.x * self.ux + at.y * self.uy;
+                piece.to = piece.from;
+            }
         }
         let start = self.line.len();
         for c in text.chars() {
@@ -182,7 +210,7 @@ impl Layout {
         }
         let from = at.x * self.ux + at.y * self.uy;
         let to = from + at.dx * self.ux + at.dy * self.uy;
-        self.pieces.push(Piece { start, end: self.line.len(), from, to, size: at.size, gap: at.gap });
+        self.pieces.push(Piece { start, end: self.line.len(), from, to, size: at.size, gap: at.gap, mark: false });
         self.last = Some(Last { end_x: at.x + at.dx, end_y: at.y + at.dy, start_x: at.x, start_y: at.y, size: at.size });
         self.last_text.clear();
         self.last_text.push_str(text);
@@ -261,11 +289,37 @@ impl Layout {
     /// Puts a line holding right-to-left text into logical order: its glyphs by position, then
     /// right-to-left runs read from the right, left-to-right runs (Latin words, numbers) kept.
     fn reorder(&mut self) {
-        let mut pieces = std::mem::take(&mut self.pieces);
-        pieces.sort_by(|a, b| a.from.total_cmp(&b.from));
+        let pieces: Vec<Piece> = std::mem::take(&mut self.pieces).into_iter().filter(|p| p.end > p.start).collect();
+        // Marks belong to a letter by the order they were drawn in, not by position (a mark's
+        // origin says little of where its ink is). Drawn in visual order (left to right, as
+        // shapers emit right-to-left runs), a letter's marks come just before it; drawn in
+        // reading order (right to left), just after it.
+        let letters: Vec<&Piece> = pieces.iter().filter(|p| !p.mark).collect();
+        let rightward = letters.windows(2).filter(|w| w[1].from > w[0].from).count();
+        let visual_order = 2 * rightward >= letters.len().saturating_sub(1);
+        let mut bases: Vec<(Piece, Vec<Piece>)> = Vec::with_capacity(letters.len());
+        let mut waiting: Vec<Piece> = Vec::new();
+        // A mark further than a font size from that letter is shown on its own (a table of
+        // marks): it is a piece of its own, not part of a word.
+        let near = |base: &Piece, mark: &Piece| distance(base, mark.from) <= mark.size.max(base.size);
+        let alone = |mark: Piece| (Piece { mark: false, ..mark }, Vec::new());
+        for piece in pieces {
+            match (piece.mark, bases.last_mut()) {
+                (true, Some((base, marks))) if !visual_order && near(base, &piece) => marks.push(piece),
+                (true, _) if !visual_order => bases.push(alone(piece)),
+                (true, _) => waiting.push(piece),
+                (false, _) => {
+                    let (own, apart): (Vec<Piece>, Vec<Piece>) = waiting.drain(..).partition(|m| near(&piece, m));
+                    bases.extend(apart.into_iter().map(alone));
+                    bases.push((piece, own));
+                }
+            }
+        }
+        bases.extend(waiting.drain(..).map(alone));
+        bases.sort_by(|a, b| a.0.from.total_cmp(&b.0.from));
         let mut visual = String::with_capacity(self.line.len() + 8);
         let mut previous: Option<Piece> = None;
-        for piece in pieces.iter().filter(|p| p.end > p.start) {
+        for (piece, marks) in &bases {
             if let Some(prev) = previous {
                 let gap = piece.from - prev.to;
                 if (gap > piece.gap * piece.size.max(prev.size) || gap < -piece.size.max(prev.size))
@@ -276,8 +330,11 @@ impl Layout {
                 }
             }
             // A piece's own text is in logical order already (one code may stand for several
-            // letters); reversing the line below would turn it around, so turn it first.
-            visual.extend(self.line[piece.start..piece.end].chars().rev());
+            // letters, a letter carries its marks); reversing the line below would turn it
+            // around, so turn it first.
+            let mut own = self.line[piece.start..piece.end].to_string();
+            marks.iter().for_each(|m| own.push_str(&self.line[m.start..m.end]));
+            visual.extend(own.chars().rev());
             previous = Some(*piece);
         }
         let reversed: Vec<char> = visual.chars().rev().collect();
@@ -297,8 +354,6 @@ impl Layout {
             }
         }
         self.line = logical;
-        self.pieces = pieces;
-        self.pieces.clear();
     }
 
     pub(super) fn finish(mut self) -> String {
@@ -318,6 +373,12 @@ impl Layout {
         self.out.truncate(end);
         self.out
     }
+}
+
+/// How far a point along the line is from a piece's extent (0 inside it).
+fn distance(piece: &Piece, at: f32) -> f32 {
+    let (lo, hi) = (piece.from.min(piece.to), piece.from.max(piece.to));
+    if (lo..=hi).contains(&at) { 0.0 } else { (at - lo).abs().min((at - hi).abs()) }
 }
 
 /// Whether text ends in a letter, a hyphen and a line break.
@@ -416,6 +477,20 @@ mod tests {
         let glyphs: Vec<(f32, f32, f32, &str)> =
             ["\u{FE8F}", "\u{FEFC}", "\u{FEC4}", "\u{FEDF}", "\u{FE8D}"].iter().enumerate().map(|(i, t)| (i as f32 * 5.0, 0.0, 5.0, *t)).collect();
         assert_eq!(lay(&glyphs), "الطلاب");
+    }
+
+    #[test]
+    fn combining_marks_stay_with_their_letter_in_right_to_left_lines() {
+        // "كَتَبَ" (kataba), each letter carrying a fatha drawn as a glyph of its own.
+        let (kaf, teh, beh, fatha) = ("\u{FEDB}", "\u{FE98}", "\u{FE90}", "\u{064E}");
+        // In visual order, as a shaper emits it: each fatha just before its letter.
+        let visual = [(1.5, 2.0, 0.0, fatha), (0.0, 0.0, 5.0, beh), (6.5, 2.0, 0.0, fatha), (5.0, 0.0, 5.0, teh),
+            (11.5, 2.0, 0.0, fatha), (10.0, 0.0, 5.0, kaf)];
+        assert_eq!(lay(&visual), "\u{643}\u{64E}\u{62A}\u{64E}\u{628}\u{64E}");
+        // In reading order, right to left: each fatha just after its letter.
+        let reading = [(10.0, 0.0, 5.0, kaf), (11.5, 2.0, 0.0, fatha), (5.0, 0.0, 5.0, teh), (6.5, 2.0, 0.0, fatha),
+            (0.0, 0.0, 5.0, beh), (1.5, 2.0, 0.0, fatha)];
+        assert_eq!(lay(&reading), "\u{643}\u{64E}\u{62A}\u{64E}\u{628}\u{64E}");
     }
 
     #[test]
