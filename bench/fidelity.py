@@ -131,7 +131,8 @@ def measure(docs: list[dict], rounds: int, work: Path, release: Path, python: st
                 "error": last.get("error"),
             }
         rows.append({"id": doc["id"], "producer": doc["producer"], "classes": doc["classes"], "source": doc["source"],
-                     "pages": ref_pages, "ref_words": sum(words(reference).values()), "tools": results})
+                     "pages": ref_pages, "ref_words": sum(words(reference).values()), "tools": results,
+                     "reference_wrong": doc.get("reference_wrong")})
     return rows
 
 
@@ -202,6 +203,20 @@ def section(rows: list[dict], rounds: int, poppler: str) -> list[str]:
         pps = f"{t['pages_per_s']:,.0f}" if t["pages_per_s"] else "–"
         lines.append(f"| {tool} | **{t['parity']:.3f}** | {t['precision']:.3f} | {len(t['low'])} of {scored} | "
                      f"{len(t['refused'])} | {pps} | {t['rss_mib']:.0f} MiB |")
+    # Documents whose reference is shown wrong (bench/corpus.json says how): the same totals
+    # without them, beside the totals with them, never instead.
+    wrong = [r for r in rows if r.get("reference_wrong")]
+    if wrong:
+        trusted = [r for r in rows if not r.get("reference_wrong")]
+        kept = totals(trusted)
+        lines += ["", f"Without the {len(wrong)} documents whose reference is wrong "
+                  f"({sum(r['ref_words'] for r in wrong):,} of {sum(r['ref_words'] for r in rows):,} reference words):", "",
+                  "| tool | word-weighted parity | word-weighted precision | files below 0.9 |", "|---|---|---|---|"]
+        scored_kept = sum(1 for r in trusted if r["ref_words"] >= MIN_WORDS)
+        for tool, t in kept.items():
+            lines.append(f"| {tool} | **{t['parity']:.3f}** | {t['precision']:.3f} | {len(t['low'])} of {scored_kept} |")
+        lines += ["", "Where the reference is wrong (checked by reading the pages):", ""]
+        lines += [f"- `{r['id']}`: {r['reference_wrong']}." for r in wrong]
     lines += ["", f"Files below 0.9 have at least {MIN_WORDS} reference words; *refused* lists:", ""]
     for tool, t in summary.items():
         below = ", ".join(t["low"]) or "none"
