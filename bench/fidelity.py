@@ -203,6 +203,11 @@ def section(rows: list[dict], rounds: int, poppler: str) -> list[str]:
         pps = f"{t['pages_per_s']:,.0f}" if t["pages_per_s"] else "–"
         lines.append(f"| {tool} | **{t['parity']:.3f}** | {t['precision']:.3f} | {len(t['low'])} of {scored} | "
                      f"{len(t['refused'])} | {pps} | {t['rss_mib']:.0f} MiB |")
+    lines += ["", f"Files below 0.9 have at least {MIN_WORDS} reference words; *refused* lists:", ""]
+    for tool, t in summary.items():
+        below = ", ".join(t["low"]) or "none"
+        refused = ", ".join(t["refused"]) or "none"
+        lines.append(f"- {tool}: below 0.9: {below}; refused: {refused}")
     # Documents whose reference is shown wrong (bench/corpus.json says how): the same totals
     # without them, beside the totals with them, never instead.
     wrong = [r for r in rows if r.get("reference_wrong")]
@@ -217,11 +222,6 @@ def section(rows: list[dict], rounds: int, poppler: str) -> list[str]:
             lines.append(f"| {tool} | **{t['parity']:.3f}** | {t['precision']:.3f} | {len(t['low'])} of {scored_kept} |")
         lines += ["", "Where the reference is wrong (checked by reading the pages):", ""]
         lines += [f"- `{r['id']}`: {r['reference_wrong']}." for r in wrong]
-    lines += ["", f"Files below 0.9 have at least {MIN_WORDS} reference words; *refused* lists:", ""]
-    for tool, t in summary.items():
-        below = ", ".join(t["low"]) or "none"
-        refused = ", ".join(t["refused"]) or "none"
-        lines.append(f"- {tool}: below 0.9: {below}; refused: {refused}")
     lines += [
         "",
         "Per document (parity; **bold** below 0.9):",

@@ -109,9 +109,9 @@ impl Layout {
     /// A spacing accent drawn over a letter (before or after it) joins it as a combining mark.
     pub(super) fn glyph(&mut self, at: Placed, text: &str) {
         // A combining mark drawn as a glyph of its own (Arabic harakat, Hebrew points) belongs
-        // to a letter, not to a word of its own: it makes no gap and no line break. Left to
-        // right it follows the letter before it; in a right-to-left line it joins the letter it
-        // is drawn over (producers emit those in either order).
+        // to a letter, not to a word of its own: it makes no gap. Left to right it follows the
+        // letter before it; in a right-to-left line `reorder` gives it to its letter by the
+        // order the two were drawn in.
         if !text.is_empty() && text.chars().all(unicode_normalization::char::is_combining_mark) {
             let (ux, uy) = if self.pieces.is_empty() { (1.0, 0.0) } else { (self.ux, self.uy) };
             let middle = (at.x + at.dx / 2.0) * ux + (at.y + at.dy / 2.0) * uy;
