@@ -1,10 +1,11 @@
 """Writes shared/src/pdf/text/tables.rs: the Adobe Glyph List (glyph name -> UTF-16 unit) and
 the simple-font encodings of ISO 32000-1 Annex D (code -> UTF-16 unit), read from the tables
-lopdf ships (MIT), so both crates agree on every name; and the letters (NFKC) of the Hebrew
-and Arabic presentation forms, from Python's unicodedata.
+lopdf ships (MIT), so both crates agree on every name; the letters (NFKC) of the Hebrew and
+Arabic presentation forms, from Python's unicodedata; ZapfDingbats' encoding; and the advance
+widths of the standard fonts' text faces, from Debian's fonts-urw-base35 AFMs.
 
     python3 shared/tools/glyph_tables.py ~/.cargo/registry/src/*/lopdf-0.47.*/src/encodings \
-        path/to/fontTools/cffLib/__init__.py
+        path/to/fontTools/cffLib/__init__.py && cargo fmt -p jobcast-shared
 
 The CID-to-Unicode tables of Adobe's four CJK character collections (src/pdf/text/cid/*.z) come
 from Debian's poppler-data (Adobe's CMap resources, BSD-3-Clause), one 24-bit value per CID,

@@ -68,11 +68,24 @@ async fn extract(stack: &Stack, owner: &UserId, name: &str, bytes: &[u8]) -> (Jo
 /// The first place two word sequences differ, for a failure message a person can act on.
 fn first_difference(expected: &[String], got: &[String]) -> String {
     let at = expected.iter().zip(got).position(|(e, g)| e != g).unwrap_or(expected.len().min(got.len()));
-    let window = |words: &[String]| words.iter().skip(at.saturating_sub(3)).take(8).cloned().collect::<Vec<_>>().join(" ");
-    format!("word {at} of {} expected / {} got: expected «{}», got «{}»", expected.len(), got.len(), window(expected), window(got))
+    let window =
+        |words: &[String]| words.iter().skip(at.saturating_sub(3)).take(8).cloned().collect::<Vec<_>>().join(" ");
+    format!(
+        "word {at} of {} expected / {} got: expected «{}», got «{}»",
+        expected.len(),
+        got.len(),
+        window(expected),
+        window(got)
+    )
 }
 
-async fn assert_word_for_word(stack: &Stack, owner: &UserId, class: &str, (name, bytes): (&str, &[u8]), expected: &str) {
+async fn assert_word_for_word(
+    stack: &Stack,
+    owner: &UserId,
+    class: &str,
+    (name, bytes): (&str, &[u8]),
+    expected: &str,
+) {
     let (result, text) = extract(stack, owner, name, bytes).await;
     let (expected, got) = (words(expected), words(&text));
     assert!(expected.len() >= 20, "{name}: the fixture must hold real text");
@@ -87,7 +100,14 @@ async fn a_type1_font_with_differences_and_words_spaced_by_tj_offsets_reads_word
     let stack = Stack::from_env().await;
     let owner = user("fidelity-tj");
     let class = "Type 1 font with Differences, spacing from TJ";
-    assert_word_for_word(&stack, &owner, class, fixture!("handmade-tj-differences"), expected!("handmade-tj-differences")).await;
+    assert_word_for_word(
+        &stack,
+        &owner,
+        class,
+        fixture!("handmade-tj-differences"),
+        expected!("handmade-tj-differences"),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -200,8 +200,12 @@ pub fn builtin_encoding() -> Vec<u8> {
     objects[4] = b"<</Type/Font/Subtype/Type1/BaseFont/CMR10/FirstChar 12/LastChar 116/FontDescriptor 6 0 R>>".to_vec();
     objects.push(b"<</Type/FontDescriptor/FontName/CMR10/Flags 4/FontFile 7 0 R>>".to_vec());
     objects.push(
-        [format!("<</Length {0}/Length1 {0}/Length2 0/Length3 0>>stream\n", program.len()).into_bytes(), program.to_vec(), b"\nendstream".to_vec()]
-            .concat(),
+        [
+            format!("<</Length {0}/Length1 {0}/Length2 0/Length3 0>>stream\n", program.len()).into_bytes(),
+            program.to_vec(),
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
     );
     raw_pdf(&objects)
 }

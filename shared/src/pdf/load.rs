@@ -97,7 +97,9 @@ pub enum Recovery {
 impl std::fmt::Display for Recovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Recovery::CrossReference => "the file's cross-reference table was damaged; its objects were found by scanning the file",
+            Recovery::CrossReference => {
+                "the file's cross-reference table was damaged; its objects were found by scanning the file"
+            }
             Recovery::PageTree => "the file's page tree was damaged; its pages were found by scanning its objects",
         })
     }
@@ -166,7 +168,8 @@ pub(super) fn load(bytes: &[u8], limits: &PdfLimits) -> Result<Loaded, PdfError>
 fn startxref_intact(bytes: &[u8]) -> bool {
     let tail = &bytes[bytes.len().saturating_sub(1024)..];
     let Some(at) = tail.windows(9).rposition(|w| w == b"startxref") else { return false };
-    let digits: Vec<u8> = tail[at + 9..].iter().copied().skip_while(u8::is_ascii_whitespace).take_while(u8::is_ascii_digit).collect();
+    let digits: Vec<u8> =
+        tail[at + 9..].iter().copied().skip_while(u8::is_ascii_whitespace).take_while(u8::is_ascii_digit).collect();
     let Some(offset) = std::str::from_utf8(&digits).ok().and_then(|d| d.parse::<usize>().ok()) else { return false };
     let Some(target) = bytes.get(offset..) else { return false };
     // Off by a line break is common and harmless.

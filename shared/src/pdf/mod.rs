@@ -23,9 +23,9 @@ use lopdf::{Document, Object, ObjectId};
 use serde::{Deserialize, Serialize};
 
 pub use extract::TextBudget;
-pub use load::Recovery;
 #[cfg(any(test, feature = "dev"))]
 pub use generate::{generate, sample_page_text};
+pub use load::Recovery;
 
 /// Bounds applied to untrusted PDFs. Memory per function scales with these (README, "Limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -146,7 +146,9 @@ fn appearances(document: &Document, page: &Dictionary) -> Vec<Object> {
         }
     }
     let deref = |o| deref(document, o);
-    let Some(annots) = page.get(b"Annots").ok().and_then(deref).and_then(|a| a.as_array().ok()) else { return Vec::new() };
+    let Some(annots) = page.get(b"Annots").ok().and_then(deref).and_then(|a| a.as_array().ok()) else {
+        return Vec::new();
+    };
     annots
         .iter()
         .filter_map(|a| deref(a).and_then(|a| a.as_dict().ok()))

@@ -279,7 +279,8 @@ impl<'a> Lexer<'a> {
             }
             b'<' => {
                 let end = bytes[self.at..].iter().position(|&c| c == b'>').map_or(bytes.len(), |p| self.at + p);
-                let digits: Vec<u8> = bytes[self.at..end].iter().filter_map(|&c| (c as char).to_digit(16)).map(|d| d as u8).collect();
+                let digits: Vec<u8> =
+                    bytes[self.at..end].iter().filter_map(|&c| (c as char).to_digit(16)).map(|d| d as u8).collect();
                 self.at = (end + 1).min(bytes.len());
                 let mut hex: Vec<u8> = digits.chunks(2).map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0)).collect();
                 hex.shrink_to_fit();
@@ -383,8 +384,10 @@ mod tests {
     #[test]
     fn mixed_width_code_spaces_cut_codes_by_their_first_bytes() {
         // Shift-JIS-like: one byte below 0x81, two from 0x81.
-        let cmap = CMap::parse(b"2 begincodespacerange <00> <80> <8140> <9FFC> endcodespacerange
-            1 begincidrange <8140> <817e> 633 endcidrange 1 begincidchar <41> 34 endcidchar");
+        let cmap = CMap::parse(
+            b"2 begincodespacerange <00> <80> <8140> <9FFC> endcodespacerange
+            1 begincidrange <8140> <817e> 633 endcidrange 1 begincidchar <41> 34 endcidchar",
+        );
         assert_eq!(cmap.code_len(b"A\x81\x40"), 1);
         assert_eq!(cmap.code_len(b"\x81\x40"), 2);
         assert_eq!(cmap.cid(0x8142), Some(635));

@@ -28,13 +28,16 @@ enum Kind {
     /// One-byte codes, each resolved up front.
     Simple { text: String, codes: Box<[SimpleCode; 256]> },
     /// Multi-byte codes, resolved as shown.
-    Composite {
-        encoding: Encoding,
-        to_unicode: Option<CMap>,
-        widths: Widths,
-        /// The Adobe character collection the CIDs belong to, for codes `ToUnicode` leaves out.
-        collection: Option<Collection>,
-    },
+    Composite(Box<Composite>),
+}
+
+#[derive(Debug)]
+struct Composite {
+    encoding: Encoding,
+    to_unicode: Option<CMap>,
+    widths: Widths,
+    /// The Adobe character collection the CIDs belong to, for codes `ToUnicode` leaves out.
+    collection: Option<Collection>,
 }
 
 #[derive(Debug)]
@@ -149,9 +152,8 @@ impl Font {
         let differences = differences(document, font);
         let first_char = font.get(b"FirstChar").ok().and_then(number).unwrap_or(0.0) as usize;
         let widths = deref(document, font.get(b"Widths").ok()).and_then(|w| w.as_array().ok());
-        let missing = descriptor(document, font)
-            .and_then(|d| d.get(b"MissingWidth").ok().and_then(number))
-            .unwrap_or(0.0);
+        let missing =
+            descriptor(document, font).and_then(|d| d.get(b"MissingWidth").ok().and_then(number)).unwrap_or(0.0);
         let standard = if widths.is_none() { standard_metrics(font) } else { None };
         let mut text = String::new();
         let mut codes = Box::new([SimpleCode::default(); 256]);
@@ -159,11 +161,10 @@ impl Font {
             let start = text.len();
             let mapped = to_unicode.as_ref().is_some_and(|cmap| {
                 let before = text.len();
-                cmap.text(code as Code, &mut text) && usable(&text[before..])
-                    || {
-                        text.truncate(before);
-                        false
-                    }
+                cmap.text(code as Code, &mut text) && usable(&text[before..]) || {
+                    text.truncate(before);
+                    false
+                }
             });
             if !mapped {
                 match &differences[code] {
@@ -199,7 +200,8 @@ impl Font {
                     each(glyph, &text[code.start as usize..code.end as usize]);
                 }
             }
-            Kind::Composite { encoding, to_unicode, widths, collection } => {
+            Kind::Composite(composite) => {
+                let Composite { encoding, to_unicode, widths, collection } = composite.as_ref();
                 let mut text = String::new();
                 let mut at = 0;
                 while at < bytes.len() {
@@ -242,7 +244,9 @@ fn usable(text: &str) -> bool {
 
 fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, cmap_budget: usize) -> Font {
     let encoding = match deref(document, font.get(b"Encoding").ok()) {
-        Some(Object::Name(name)) if name.starts_with(b"Uni") && (contains(name, b"UCS2") || contains(name, b"UTF16")) => {
+        Some(Object::Name(name))
+            if name.starts_with(b"Uni") && (contains(name, b"UCS2") || contains(name, b"UTF16")) =>
+        {
             Encoding::Unicode
         }
         Some(Object::Name(name)) if name.starts_with(b"Identity") => Encoding::Identity,
@@ -285,7 +289,12 @@ fn composite(document: &Document, font: &Dictionary, to_unicode: Option<CMap>, c
             }
         }
     }
-    Font { kind: Kind::Composite { encoding, to_unicode, widths, collection }, scale: 0.001, has_widths, size_factor: 1.0 }
+    Font {
+        kind: Kind::Composite(Box::new(Composite { encoding, to_unicode, widths, collection })),
+        scale: 0.001,
+        has_widths,
+        size_factor: 1.0,
+    }
 }
 
 /// The advances of a standard font, for fonts that name one and leave out `Widths` (allowed

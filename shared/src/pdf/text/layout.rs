@@ -125,7 +125,15 @@ impl Layout {
             if over_last || self.rtl || self.pieces.is_empty() {
                 let start = self.line.len();
                 self.line.push_str(text);
-                self.pieces.push(Piece { start, end: self.line.len(), from: middle, to: middle, size: at.size, gap: at.gap, mark: true });
+                self.pieces.push(Piece {
+                    start,
+                    end: self.line.len(),
+                    from: middle,
+                    to: middle,
+                    size: at.size,
+                    gap: at.gap,
+                    mark: true,
+                });
                 return;
             }
         }
@@ -151,7 +159,10 @@ impl Layout {
         if let Some(accent) = self.pending.take() {
             let from = at.x * self.ux + at.y * self.uy;
             let to = from + at.dx * self.ux + at.dy * self.uy;
-            if !text.is_empty() && (from.min(to)..=from.max(to)).contains(&accent.middle) && self.near_to(&accent.at, &at) {
+            if !text.is_empty()
+                && (from.min(to)..=from.max(to)).contains(&accent.middle)
+                && self.near_to(&accent.at, &at)
+            {
                 self.place(at, text);
                 self.line.push(accent.combining);
                 return;
@@ -163,7 +174,9 @@ impl Layout {
 
     /// Whether a glyph is within a line's height of the last one placed.
     fn near(&self, at: &Placed) -> bool {
-        self.last.is_some_and(|last| (at.y - last.start_y).abs() + (at.x - last.start_x).abs() < 2.0 * at.size.max(last.size))
+        self.last.is_some_and(|last| {
+            (at.y - last.start_y).abs() + (at.x - last.start_x).abs() < 2.0 * at.size.max(last.size)
+        })
     }
 
     fn near_to(&self, a: &Placed, b: &Placed) -> bool {
@@ -211,7 +224,8 @@ impl Layout {
         let from = at.x * self.ux + at.y * self.uy;
         let to = from + at.dx * self.ux + at.dy * self.uy;
         self.pieces.push(Piece { start, end: self.line.len(), from, to, size: at.size, gap: at.gap, mark: false });
-        self.last = Some(Last { end_x: at.x + at.dx, end_y: at.y + at.dy, start_x: at.x, start_y: at.y, size: at.size });
+        self.last =
+            Some(Last { end_x: at.x + at.dx, end_y: at.y + at.dy, start_x: at.x, start_y: at.y, size: at.size });
         self.last_text.clear();
         self.last_text.push_str(text);
     }
@@ -474,8 +488,11 @@ mod tests {
     #[test]
     fn presentation_forms_become_letters_lam_alef_in_reading_order() {
         // "الطلاب" as shaped glyphs, drawn left to right: ﺏ ﻼ ﻄ ﻟ ﺍ (lam-alef is one glyph).
-        let glyphs: Vec<(f32, f32, f32, &str)> =
-            ["\u{FE8F}", "\u{FEFC}", "\u{FEC4}", "\u{FEDF}", "\u{FE8D}"].iter().enumerate().map(|(i, t)| (i as f32 * 5.0, 0.0, 5.0, *t)).collect();
+        let glyphs: Vec<(f32, f32, f32, &str)> = ["\u{FE8F}", "\u{FEFC}", "\u{FEC4}", "\u{FEDF}", "\u{FE8D}"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as f32 * 5.0, 0.0, 5.0, *t))
+            .collect();
         assert_eq!(lay(&glyphs), "الطلاب");
     }
 
@@ -484,12 +501,24 @@ mod tests {
         // "كَتَبَ" (kataba), each letter carrying a fatha drawn as a glyph of its own.
         let (kaf, teh, beh, fatha) = ("\u{FEDB}", "\u{FE98}", "\u{FE90}", "\u{064E}");
         // In visual order, as a shaper emits it: each fatha just before its letter.
-        let visual = [(1.5, 2.0, 0.0, fatha), (0.0, 0.0, 5.0, beh), (6.5, 2.0, 0.0, fatha), (5.0, 0.0, 5.0, teh),
-            (11.5, 2.0, 0.0, fatha), (10.0, 0.0, 5.0, kaf)];
+        let visual = [
+            (1.5, 2.0, 0.0, fatha),
+            (0.0, 0.0, 5.0, beh),
+            (6.5, 2.0, 0.0, fatha),
+            (5.0, 0.0, 5.0, teh),
+            (11.5, 2.0, 0.0, fatha),
+            (10.0, 0.0, 5.0, kaf),
+        ];
         assert_eq!(lay(&visual), "\u{643}\u{64E}\u{62A}\u{64E}\u{628}\u{64E}");
         // In reading order, right to left: each fatha just after its letter.
-        let reading = [(10.0, 0.0, 5.0, kaf), (11.5, 2.0, 0.0, fatha), (5.0, 0.0, 5.0, teh), (6.5, 2.0, 0.0, fatha),
-            (0.0, 0.0, 5.0, beh), (1.5, 2.0, 0.0, fatha)];
+        let reading = [
+            (10.0, 0.0, 5.0, kaf),
+            (11.5, 2.0, 0.0, fatha),
+            (5.0, 0.0, 5.0, teh),
+            (6.5, 2.0, 0.0, fatha),
+            (0.0, 0.0, 5.0, beh),
+            (1.5, 2.0, 0.0, fatha),
+        ];
         assert_eq!(lay(&reading), "\u{643}\u{64E}\u{62A}\u{64E}\u{628}\u{64E}");
     }
 

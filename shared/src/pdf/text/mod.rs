@@ -159,7 +159,8 @@ pub(crate) fn page_text(
     cache: &mut FontCache,
     load_form: &mut dyn FnMut(&lopdf::Stream, &mut Allowance) -> Option<Vec<Operation>>,
 ) -> (String, bool) {
-    let mut reader = Reader { document, allowance, cache, load_form, layout: Layout::default(), fonts_used: 0, cut: false };
+    let mut reader =
+        Reader { document, allowance, cache, load_form, layout: Layout::default(), fonts_used: 0, cut: false };
     let mut forms = Vec::new();
     reader.run(resources, operations, State::default(), &mut forms);
     if let Some(page) = page {
@@ -182,7 +183,13 @@ struct Reader<'a, 'b> {
 }
 
 impl Reader<'_, '_> {
-    fn run(&mut self, resources: Option<&Dictionary>, operations: &[Operation], initial: State, forms: &mut Vec<ObjectId>) {
+    fn run(
+        &mut self,
+        resources: Option<&Dictionary>,
+        operations: &[Operation],
+        initial: State,
+        forms: &mut Vec<ObjectId>,
+    ) {
         let mut state = initial;
         let mut saved: Vec<State> = Vec::new();
         let mut tm = Matrix::IDENTITY;
@@ -194,11 +201,7 @@ impl Reader<'_, '_> {
             let operands = &operation.operands;
             let num = |i: usize| operands.get(i).and_then(number).filter(|v| v.is_finite()).unwrap_or(0.0);
             match operation.operator.as_str() {
-                "q" => {
-                    if saved.len() < 256 {
-                        saved.push(state.clone());
-                    }
-                }
+                "q" if saved.len() < 256 => saved.push(state.clone()),
                 "Q" => {
                     if let Some(previous) = saved.pop() {
                         state = previous;
@@ -215,7 +218,8 @@ impl Reader<'_, '_> {
                 }
                 "Tf" => {
                     state.size = num(1);
-                    state.font = operands.first().and_then(|o| o.as_name().ok()).and_then(|name| self.font(resources, name));
+                    state.font =
+                        operands.first().and_then(|o| o.as_name().ok()).and_then(|name| self.font(resources, name));
                 }
                 "Tc" => state.char_spacing = num(0),
                 "Tw" => state.word_spacing = num(0),
@@ -253,7 +257,8 @@ impl Reader<'_, '_> {
                     }
                 }
                 "TJ" => {
-                    for item in operands.first().and_then(|o| o.as_array().ok()).map(Vec::as_slice).unwrap_or_default() {
+                    for item in operands.first().and_then(|o| o.as_array().ok()).map(Vec::as_slice).unwrap_or_default()
+                    {
                         match item {
                             Object::String(bytes, _) => self.show(&state, &mut tm, bytes),
                             other => {
@@ -276,7 +281,8 @@ impl Reader<'_, '_> {
 
     /// The font a `Tf` names, decoded once per chunk and within the page's font budget.
     fn font(&mut self, resources: Option<&Dictionary>, name: &[u8]) -> Option<Rc<Font>> {
-        let fonts = resources?.get(b"Font").ok().and_then(|f| deref(self.document, f)).and_then(|f| f.as_dict().ok())?;
+        let fonts =
+            resources?.get(b"Font").ok().and_then(|f| deref(self.document, f)).and_then(|f| f.as_dict().ok())?;
         let entry = fonts.get(name).ok()?;
         let id = match entry {
             Object::Reference(id) => Some(*id),
@@ -309,11 +315,12 @@ impl Reader<'_, '_> {
                 return;
             }
             let width = if font.has_widths { glyph.width } else { 500.0 };
-            let render = Matrix([state.size * state.scaling, 0.0, 0.0, state.size, 0.0, state.rise]).then(tm).then(&state.ctm);
+            let render =
+                Matrix([state.size * state.scaling, 0.0, 0.0, state.size, 0.0, state.rise]).then(tm).then(&state.ctm);
             let [a, b, c, d, e, f] = render.0;
             let drawn = width * font.scale * state.size * state.scaling;
-            let advance = drawn
-                + (state.char_spacing + if glyph.word_space { state.word_spacing } else { 0.0 }) * state.scaling;
+            let advance =
+                drawn + (state.char_spacing + if glyph.word_space { state.word_spacing } else { 0.0 }) * state.scaling;
             // The glyph's own extent in device space, along the text matrix's x axis through
             // the CTM. Character and word spacing move the pen past it: a gap they make is a
             // gap on the page (Ghostscript spaces words with `Tc` alone).
@@ -332,7 +339,8 @@ impl Reader<'_, '_> {
     /// Draws the appearances of the page's visible annotations (filled-in form fields, free
     /// text, stamps), as a viewer does over the page (ISO 32000-1, 12.5.5).
     fn annotations(&mut self, page: &Dictionary, resources: Option<&Dictionary>) {
-        let Some(annots) = page.get(b"Annots").ok().and_then(|a| deref(self.document, a)).and_then(|a| a.as_array().ok())
+        let Some(annots) =
+            page.get(b"Annots").ok().and_then(|a| deref(self.document, a)).and_then(|a| a.as_array().ok())
         else {
             return;
         };
@@ -372,7 +380,9 @@ impl Reader<'_, '_> {
                 },
                 _ => continue,
             };
-            let Some(rect) = annot.get(b"Rect").ok().and_then(|r| r.as_array().ok()).and_then(|r| rectangle(r)) else { continue };
+            let Some(rect) = annot.get(b"Rect").ok().and_then(|r| r.as_array().ok()).and_then(|r| rectangle(r)) else {
+                continue;
+            };
             let mut forms = Vec::new();
             self.appearance(id, rect, resources, &mut forms);
         }
@@ -382,11 +392,16 @@ impl Reader<'_, '_> {
     /// onto the rectangle.
     fn appearance(&mut self, id: ObjectId, rect: [f32; 4], resources: Option<&Dictionary>, forms: &mut Vec<ObjectId>) {
         let Ok(stream) = self.document.get_object(id).and_then(Object::as_stream) else { return };
-        let matrix = stream.dict.get(b"Matrix").ok().and_then(|m| m.as_array().ok()).and_then(|m| Matrix::from_operands(m));
+        let matrix =
+            stream.dict.get(b"Matrix").ok().and_then(|m| m.as_array().ok()).and_then(|m| Matrix::from_operands(m));
         let matrix = matrix.unwrap_or(Matrix::IDENTITY);
-        let Some(bbox) = stream.dict.get(b"BBox").ok().and_then(|b| b.as_array().ok()).and_then(|b| rectangle(b)) else { return };
-        let corners = [(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[0], bbox[3]), (bbox[2], bbox[3])]
-            .map(|(x, y)| (x * matrix.0[0] + y * matrix.0[2] + matrix.0[4], x * matrix.0[1] + y * matrix.0[3] + matrix.0[5]));
+        let Some(bbox) = stream.dict.get(b"BBox").ok().and_then(|b| b.as_array().ok()).and_then(|b| rectangle(b))
+        else {
+            return;
+        };
+        let corners = [(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[0], bbox[3]), (bbox[2], bbox[3])].map(|(x, y)| {
+            (x * matrix.0[0] + y * matrix.0[2] + matrix.0[4], x * matrix.0[1] + y * matrix.0[3] + matrix.0[5])
+        });
         let (x0, x1) = corners.iter().fold((f32::MAX, f32::MIN), |(lo, hi), (x, _)| (lo.min(*x), hi.max(*x)));
         let (y0, y1) = corners.iter().fold((f32::MAX, f32::MIN), |(lo, hi), (_, y)| (lo.min(*y), hi.max(*y)));
         if x1 - x0 <= 1e-3 || y1 - y0 <= 1e-3 {
@@ -395,7 +410,8 @@ impl Reader<'_, '_> {
         let (sx, sy) = ((rect[2] - rect[0]) / (x1 - x0), (rect[3] - rect[1]) / (y1 - y0));
         let onto = Matrix([sx, 0.0, 0.0, sy, rect[0] - sx * x0, rect[1] - sy * y0]);
         let Some(operations) = (self.load_form)(stream, self.allowance) else { return };
-        let own = stream.dict.get(b"Resources").ok().and_then(|r| deref(self.document, r)).and_then(|r| r.as_dict().ok());
+        let own =
+            stream.dict.get(b"Resources").ok().and_then(|r| deref(self.document, r)).and_then(|r| r.as_dict().ok());
         let state = State { ctm: matrix.then(&onto), ..State::default() };
         forms.push(id);
         // Text in a field is a line of its own, apart from the page's.
@@ -426,9 +442,12 @@ impl Reader<'_, '_> {
             return;
         }
         let Some(operations) = (self.load_form)(stream, self.allowance) else { return };
-        let own = stream.dict.get(b"Resources").ok().and_then(|r| deref(self.document, r)).and_then(|r| r.as_dict().ok());
+        let own =
+            stream.dict.get(b"Resources").ok().and_then(|r| deref(self.document, r)).and_then(|r| r.as_dict().ok());
         let mut inner = state.clone();
-        if let Some(matrix) = stream.dict.get(b"Matrix").ok().and_then(|m| m.as_array().ok()).and_then(|m| Matrix::from_operands(m)) {
+        if let Some(matrix) =
+            stream.dict.get(b"Matrix").ok().and_then(|m| m.as_array().ok()).and_then(|m| Matrix::from_operands(m))
+        {
             inner.ctm = matrix.then(&state.ctm);
         }
         forms.push(*id);
