@@ -431,23 +431,11 @@ fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
             names[usize::from(code)] = glyph_text(name.as_bytes());
         }
     }
-    if let Some(Object::Dictionary(dict)) = encoding
-        && let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok())
-    {
-        let mut code = 0usize;
-        for item in list {
-            match deref(document, Some(item)) {
-                Some(Object::Integer(n)) => code = usize::try_from(*n).unwrap_or(usize::MAX),
-                Some(Object::Name(name)) => {
-                    if let Some(slot) = names.get_mut(code) {
-                        *slot = glyph_text(name);
-                    }
-                    code = code.saturating_add(1);
-                }
-                _ => {}
-            }
+    each_difference(document, encoding, |code, name| {
+        if let Some(slot) = names.get_mut(code) {
+            *slot = glyph_text(name);
         }
-    }
+    });
     names
 }
 
@@ -482,6 +470,23 @@ fn inflate(stream: &lopdf::Stream, budget: usize) -> Option<Vec<u8>> {
     stream.decompressed_content_with_limit(budget).ok()
 }
 
+/// Calls `name` for each `(code, glyph name)` of an encoding dictionary's `Differences`.
+fn each_difference(document: &Document, encoding: Option<&Object>, mut name: impl FnMut(usize, &[u8])) {
+    let Some(Object::Dictionary(dict)) = encoding else { return };
+    let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok()) else { return };
+    let mut code = 0usize;
+    for item in list {
+        match deref(document, Some(item)) {
+            Some(Object::Integer(n)) => code = usize::try_from(*n).unwrap_or(usize::MAX),
+            Some(Object::Name(glyph)) => {
+                name(code, glyph);
+                code = code.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// For a chunk that leaves font programs out: the encoding of a simple font whose codes depend
 /// on its program's builtin encoding, spelled out as `Differences` (the builtin names, then
 /// the font's own `Differences` over them). `None` when the dictionary already says it all.
@@ -504,23 +509,11 @@ pub(crate) fn explicit_encoding(document: &Document, font: &Dictionary) -> Optio
     for (code, name) in builtin {
         names[usize::from(code)] = Some(name.into_bytes());
     }
-    if let Some(Object::Dictionary(dict)) = encoding
-        && let Some(list) = deref(document, dict.get(b"Differences").ok()).and_then(|d| d.as_array().ok())
-    {
-        let mut code = 0usize;
-        for item in list {
-            match deref(document, Some(item)) {
-                Some(Object::Integer(n)) => code = usize::try_from(*n).unwrap_or(usize::MAX),
-                Some(Object::Name(name)) => {
-                    if let Some(slot) = names.get_mut(code) {
-                        *slot = Some(name.clone());
-                    }
-                    code = code.saturating_add(1);
-                }
-                _ => {}
-            }
+    each_difference(document, encoding, |code, name| {
+        if let Some(slot) = names.get_mut(code) {
+            *slot = Some(name.to_vec());
         }
-    }
+    });
     let mut differences = Vec::new();
     let mut next = usize::MAX;
     for (code, name) in names.into_iter().enumerate() {
