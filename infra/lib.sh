@@ -94,7 +94,7 @@ start_instance() {
   stop_instance "$name"
   mkdir -p "$dir"
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is in use; pick another (JOBCAST_PORT for infra/up, JOBCAST_TEST_PORT for infra/test, JOBCAST_BENCH_PORT for bench/run, JOBCAST_PROD_PORT for infra/prod-check)"
+    die "port $port is in use; pick another (JOBCAST_PORT for infra/up, JOBCAST_TEST_PORT and JOBCAST_TEST_ISOLATED_PORT for infra/test, JOBCAST_BENCH_PORT for bench/run, JOBCAST_PROD_PORT for infra/prod-check)"
   fi
   log "starting MiniStack $MINISTACK_VERSION on 127.0.0.1:$port"
   # Lambdas inherit this environment: AWS_ENDPOINT_URL points their SDK clients at the stack.
