@@ -51,14 +51,20 @@ function_packages() {
   for dir in "$ROOT"/functions/*/; do basename "$dir"; done
 }
 
-# Local bootstraps are x86_64 debug builds: they share the target dir (and its compiled
-# dependencies) with `cargo test`, so nothing is built twice.
+# Every x86_64 build and test names the whole workspace with all its features. Cargo resolves
+# features per command, and a dependency resolved with other features is compiled again: with
+# `-p jobcast-tests` alone serde lost its `rc` feature, and the integration tests rebuilt the
+# AWS SDK and everything else above serde in debug. The features add code a binary links only
+# if it calls it (the `test-util` fakes, `dev`), with one catch: `tokens` gives reqwest a rustls
+# without a crypto provider, so whatever builds a reqwest client installs one first.
+WORKSPACE=(--workspace --all-features)
+
+# Local bootstraps are x86_64 debug builds with the workspace's feature set (the test-util
+# fakes are compiled in, unused: each main.rs wires the AWS adapters), so they share every
+# compiled dependency with `cargo test`. The same command builds jobcast-dev and jobcast-bench.
 build_bootstraps() {
-  local args=()
-  local pkg
-  for pkg in $(function_packages); do args+=(-p "$pkg"); done
-  log "building bootstraps: $(function_packages | tr '\n' ' ')"
-  cargo build --quiet --bins "${args[@]}" -p jobcast-dev
+  log "building bootstraps: $(function_packages | tr '\n' ' ')and the dev and bench tools"
+  cargo build --quiet "${WORKSPACE[@]}" --bins
 }
 
 # instance_dir NAME : where an instance (dev, test) keeps its pid, logs and env file.
@@ -88,7 +94,7 @@ start_instance() {
   stop_instance "$name"
   mkdir -p "$dir"
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is in use; pick another (JOBCAST_PORT for infra/up, JOBCAST_TEST_PORT for infra/test, JOBCAST_BENCH_PORT for bench/run, JOBCAST_PROD_PORT for infra/prod-check)"
+    die "port $port is in use; pick another (JOBCAST_PORT for infra/up, JOBCAST_TEST_PORT and JOBCAST_TEST_ISOLATED_PORT for infra/test, JOBCAST_BENCH_PORT for bench/run, JOBCAST_PROD_PORT for infra/prod-check)"
   fi
   log "starting MiniStack $MINISTACK_VERSION on 127.0.0.1:$port"
   # Lambdas inherit this environment: AWS_ENDPOINT_URL points their SDK clients at the stack.

@@ -57,6 +57,10 @@ pub struct Stack {
 
 impl Stack {
     pub async fn from_env() -> Self {
+        // infra/test builds these tests with the workspace's features, so reqwest has the rustls
+        // of jobcast-shared's `tokens`, which brings no crypto provider: a client built before
+        // the process has one panics. The SDK's own, aws-lc, as the JWKS fetcher installs it.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let sdk = jobcast_shared::aws::load_sdk_config().await;
         Stack {
             http_url: var("JOBCAST_HTTP_URL"),
