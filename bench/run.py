@@ -30,7 +30,10 @@ import corpus
 import fidelity
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+# bench/run picks the build: release for measurements, the debug one infra/test already built for
+# --smoke, whose figures are never read.
+BUILD = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / os.environ.get(
+    "JOBCAST_BENCH_PROFILE", "release")
 WORK = ROOT / ".local" / "bench"
 PY = sys.executable
 
@@ -72,7 +75,7 @@ def fmt(s: dict, unit: str = "", digits: int = 1) -> str:
 
 def prepare(smoke: bool) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
-    bench = str(RELEASE / "jobcast-bench")
+    bench = str(BUILD / "jobcast-bench")
     docs = {}
     for pages in ([1, 10] if smoke else [1, 10, 100, 1000, 2000]):
         pdf, txt = WORK / f"generated-{pages}.pdf", WORK / f"generated-{pages}.txt"
@@ -104,7 +107,7 @@ def prepare_keys() -> Path:
 
 def p1_extract(docs: dict, rounds: int) -> list[dict]:
     rows = []
-    tools = fidelity.extractors(RELEASE, PY)
+    tools = fidelity.extractors(BUILD, PY)
     for label, (pdf, known_path) in docs.items():
         known = known_path.read_text(encoding="utf-8", errors="replace")
         results = {tool: [] for tool in tools}
@@ -132,7 +135,7 @@ def p1_extract(docs: dict, rounds: int) -> list[dict]:
 def p1_split(docs: dict, rounds: int) -> list[dict]:
     rows = []
     for label, (pdf, _) in docs.items():
-        runs = [run([str(RELEASE / "jobcast-bench"), "split", str(pdf), "10"]) for _ in range(rounds)]
+        runs = [run([str(BUILD / "jobcast-bench"), "split", str(pdf), "10"]) for _ in range(rounds)]
         rows.append({
             "input": label,
             "chunks": runs[0]["chunks"],
@@ -160,7 +163,7 @@ def p2_jwt(keys: Path, rounds: int, iterations: int) -> list[dict]:
         results = {"jobcast (jsonwebtoken)": [], "PyJWT": []}
         for _ in range(rounds):
             results["jobcast (jsonwebtoken)"].append(
-                run([str(RELEASE / "jobcast-bench"), "jwt", alg, str(n), str(keys)])["ops_per_second"])
+                run([str(BUILD / "jobcast-bench"), "jwt", alg, str(n), str(keys)])["ops_per_second"])
             results["PyJWT"].append(
                 run([PY, str(ROOT / "bench" / "peers" / "jwt_pyjwt.py"), alg, str(n), str(keys)])["ops_per_second"])
         rows.append({"alg": alg, "iterations": n, **{k: summary(v) for k, v in results.items()}})
@@ -263,7 +266,7 @@ def p3_cold_start(rounds: int) -> list[dict]:
     event["queryStringParameters"]["token"] = pyjwt.encode(claims, private, "RS256")
     env = {"JWT_PUBLIC_KEY": public, "JWT_ISSUER": "https://idp.bench", "JWT_AUDIENCE": "jobcast"}
     tools = {
-        "jobcast ws-authorizer (Rust)": ([str(RELEASE / "ws-authorizer")], None),
+        "jobcast ws-authorizer (Rust)": ([str(BUILD / "ws-authorizer")], None),
         "Python 3.11 + PyJWT + boto3 (awslambdaric)": ([PY, "-m", "awslambdaric", "authorizer.handler"],
                                                        ROOT / "bench" / "peers"),
     }
@@ -297,7 +300,7 @@ def p8_peak_memory(stack_env: Path, smoke: bool) -> dict | None:
     pid = int((stack_env.parent / "ministack.pid").read_text())
     if b"ministack" not in Path(f"/proc/{pid}/cmdline").read_bytes():
         raise SystemExit(f"{stack_env.parent}/ministack.pid: {pid} is not a running MiniStack")
-    bench = str(RELEASE / "jobcast-bench")
+    bench = str(BUILD / "jobcast-bench")
 
     def inputs(limits: dict):
         """The well-behaved documents and the hostile corpus, sized like the integration tests
@@ -440,7 +443,7 @@ def ratio(a: float, b: float) -> str:
 
 
 def p1_section(p1: list[dict], split: list[dict], fid: list[dict], corpus_rounds: int) -> list[str]:
-    tools = list(fidelity.extractors(RELEASE, PY))
+    tools = list(fidelity.extractors(BUILD, PY))
     lines = [
         "## P1 — text extraction per document: " + " vs ".join(tools),
         "",
@@ -647,7 +650,7 @@ def p4_push_latency(stack_env: Path, smoke: bool) -> dict | None:
 
     env = read_env(stack_env)
     pdf = WORK / "generated-120.pdf"
-    subprocess.run([str(RELEASE / "jobcast-bench"), "generate", "120", str(pdf), str(WORK / "generated-120.txt")],
+    subprocess.run([str(BUILD / "jobcast-bench"), "generate", "120", str(pdf), str(WORK / "generated-120.txt")],
                    check=True)
     return stack.push_latency(env, pdf.read_bytes(), jobs=1 if smoke else 5, pushes=20 if smoke else 200)
 
@@ -658,9 +661,7 @@ def p5_fan_out(stack_env: Path, smoke: bool, rounds: int) -> list[dict] | None:
     import stack
 
     env = read_env(stack_env)
-    # The full run uses a release build; the smoke run the debug one infra/test already built.
-    profile = "debug" if smoke else "release"
-    dev = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / profile / "jobcast-dev"
+    dev = BUILD / "jobcast-dev"
     sizes = [1, 10] if smoke else [1, 10, 100, 1000]
     return stack.fan_out(env, [str(dev), "fanout"], sizes, rounds, WORK)
 
@@ -698,7 +699,7 @@ def main() -> None:
         ("p1", "p1", "P1 extraction", lambda: p1_extract(docs, args.rounds)),
         ("split", "p1", "P1 split vs re-parse", lambda: p1_split(split_inputs(docs), args.rounds)),
         ("fidelity", "p1", "P1 fidelity on the corpus", lambda: fidelity.measure(
-            corpus.fixtures() if args.smoke else corpus.assemble(), args.corpus_rounds, WORK, RELEASE, PY)),
+            corpus.fixtures() if args.smoke else corpus.assemble(), args.corpus_rounds, WORK, BUILD, PY)),
         ("p2", "p2", "P2 JWT", lambda: p2_jwt(keys, args.rounds, 200 if args.smoke else 20_000)),
         ("p3", "p3", "P3 cold start", lambda: p3_cold_start(args.rounds)),
         ("p6", "p6", "P6 cost per job", lambda: p6_cost(args.smoke)),

@@ -46,6 +46,24 @@ ensure_tools() {
     "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 }
 
+# The production build's tools (infra/prod-check). Their own venv: SAM CLI brings
+# aws-sam-translator and botocore pins of its own, which must not meet MiniStack's (MiniStack's
+# translator pins botocore exactly). cargo-lambda links with zig but compiles with rustc, which
+# needs the target's std.
+ensure_prod_tools() {
+  ensure_venv sam "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" \
+    "ziglang==$ZIGLANG_VERSION"
+  rustup target add aarch64-unknown-linux-gnu
+}
+
+# wait_for PID LOG WHAT : waits for a background job; if it failed, shows the end of its log
+# and stops.
+wait_for() {
+  wait "$1" && return 0
+  tail -n 30 "$2" >&2
+  die "$3 failed; its output is in ${2#"$ROOT/"}"
+}
+
 function_packages() {
   local dir
   for dir in "$ROOT"/functions/*/; do basename "$dir"; done
