@@ -56,7 +56,7 @@ def _word_characters() -> str:
 WORD = re.compile(f"[{CJK}]|[{_word_characters()}]+")
 
 
-PRESENTATION_FORMS = re.compile("[\ufb1d-\ufdff\ufe70-\ufeff]")
+PRESENTATION_FORMS = re.compile("[\ufb00-\ufb06\ufb13-\ufb17\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
 def normalised(text: str) -> str:
