@@ -188,7 +188,7 @@ def section(rows: list[dict], rounds: int, poppler: str) -> list[str]:
         f"{len(rows)} documents ({len(debian)} from pinned Debian packages, {len(rows) - len(debian)} committed "
         f"fixtures; {producers} producer strings), listed in `bench/corpus.json` and assembled by `bench/corpus.py`. "
         f"The reference is poppler's `pdftotext` in its default mode ({poppler}). Words are lowercased runs of "
-        "letters, marks and digits, every CJK character a word of its own; NFC, and Hebrew and Arabic presentation forms as their letters, on every side alike (see `bench/fidelity.py`). "
+        "letters, marks and digits, every CJK character a word of its own; NFC, and ligatures (ﬁ) and Hebrew and Arabic presentation forms as their letters, on every side alike (see `bench/fidelity.py`). "
         "*Parity*: the share of the reference's words (with multiplicity) found in the output; *precision*: the "
         "share of the output's words found in the reference, which falls when a tool emits garbage. Word-weighted: "
         "summed over the corpus before dividing. *Refused*: no page at all (or a crash) where the reference has "
