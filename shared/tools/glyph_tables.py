@@ -26,6 +26,9 @@ names = {}
 for code, group in re.findall(r"^\s*0x([0-9a-f]{4}) = \[([^\]]*)\];", (src / "glyphnames.rs").read_text(), re.M):
     for name in group.split(","):
         names.setdefault(name.strip(), int(code, 16))
+# The one Adobe Glyph List name lopdf's list lacks (checked against fontTools.agl): TeX's math
+# italic fonts name their \varphi "phi1".
+names.setdefault("phi1", 0x03D5)
 
 mappings = (src / "mappings.rs").read_text()
 tables = {}

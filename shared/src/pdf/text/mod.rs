@@ -478,6 +478,9 @@ mod tests {
         assert_eq!(text("u1D400").as_deref(), Some("\u{1D400}"));
         assert_eq!(text("a.sc").as_deref(), Some("a"));
         assert_eq!(text("T_h").as_deref(), Some("Th"), "a ligature name the list does not have");
+        // TeX's math italic: \phi is "phi", \varphi "phi1" (lopdf's list lacks the latter).
+        assert_eq!(text("phi").as_deref(), Some("\u{3C6}"));
+        assert_eq!(text("phi1").as_deref(), Some("\u{3D5}"));
         assert_eq!(text("g1234"), None);
         assert_eq!(text(""), None);
     }

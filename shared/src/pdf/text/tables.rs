@@ -3220,6 +3220,7 @@ pub(super) static GLYPHS: &[(&str, u16)] = &[
     ("phagujarati", 0x0aab),
     ("phagurmukhi", 0x0a2b),
     ("phi", 0x03c6),
+    ("phi1", 0x03d5),
     ("phi2", 0x03d5),
     ("phieuphacirclekorean", 0x327a),
     ("phieuphaparenkorean", 0x321a),
