@@ -210,6 +210,21 @@ pub fn builtin_encoding() -> Vec<u8> {
     raw_pdf(&objects)
 }
 
+/// One page in a Type 3 font named as pdfTeX names its bitmap fonts' glyphs (`/a28`, `/a101`:
+/// the code, which tells nothing): letters read by their code, and its fi ligature at 28, which
+/// no standard encoding has, shows "Simpli\x1ced" the way a reader cannot decode.
+pub fn type3_numbered_glyphs() -> Vec<u8> {
+    let names: String =
+        [28u8, b'S', b'd', b'e', b'i', b'l', b'm', b'p'].iter().map(|c| format!("{c} /a{c} ")).collect();
+    let mut objects = one_page_objects(b"BT /F1 12 Tf 72 720 Td (Simpli\x1ced) Tj ET".to_vec());
+    objects[4] = format!(
+        "<</Type/Font/Subtype/Type3/FontBBox[0 0 1000 1000]/FontMatrix[0.001 0 0 0.001 0 0]\
+         /CharProcs<<>>/Resources<<>>/Encoding<</Type/Encoding/Differences[{names}]>>>>"
+    )
+    .into_bytes();
+    raw_pdf(&objects)
+}
+
 /// `pages` pages; page 1's content is a Flate bomb inflating to `inflated_bytes` of spaces
 /// after its one line of text; the other pages are ordinary.
 pub fn flate_bomb(pages: u32, inflated_bytes: usize) -> Vec<u8> {

@@ -428,6 +428,17 @@ mod tests {
     }
 
     #[test]
+    fn a_glyph_whose_name_and_code_mean_nothing_shows_as_a_replacement_mark() {
+        // Dropped, it would read "Simplied": a word the page does not show.
+        let bytes = generate::type3_numbered_glyphs();
+        let whole = extract_pages(&bytes, 1, &limits()).expect("readable");
+        assert_eq!(whole[0].text, "Simpli\u{FFFD}ed");
+        let analyzed = analyze(&bytes, &limits()).expect("valid");
+        let part = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 1 }, &limits()).expect("split");
+        assert_eq!(extract_pages(&part, 1, &limits()).expect("readable"), whole);
+    }
+
+    #[test]
     fn text_strings_decode_from_utf16_and_latin1() {
         assert_eq!(decode_text_string(&[0xFE, 0xFF, 0x00, 0x41, 0x00, 0xE9]), "Aé");
         assert_eq!(decode_text_string(b"plain"), "plain");

@@ -7,7 +7,9 @@
 //! Symbol and ZapfDingbats for those fonts, WinAnsi for symbolic TrueType fonts, else
 //! Standard); for composite fonts with a Unicode encoding CMap (`Uni…-UCS2-…`,
 //! `Uni…-UTF16-…`), the code itself, and for CIDs of Adobe's CJK collections (Japan1, GB1,
-//! CNS1, Korea1), the collection's own Unicode value.
+//! CNS1, Korea1), the collection's own Unicode value. A glyph that `Differences` names but
+//! neither its name nor its code's base encoding reads (pdfTeX names its bitmap fonts' glyphs
+//! `/a28`) reads as U+FFFD: dropped, "Simpli?ed" would run together as "Simplied".
 
 use lopdf::{Dictionary, Document, Object};
 
@@ -168,10 +170,12 @@ impl Font {
             });
             if !mapped {
                 match &differences[code] {
-                    Some(t) => text.push_str(t),
-                    None => {
+                    Some(t) if !t.is_empty() => text.push_str(t),
+                    named => {
                         if let Some(c) = char::from_u32(u32::from(base[code])).filter(|c| *c != '\0') {
                             text.push(c);
+                        } else if named.is_some() {
+                            text.push('\u{FFFD}');
                         }
                     }
                 }
@@ -416,8 +420,8 @@ fn base_encoding(document: &Document, font: &Dictionary, subtype: &[u8]) -> &'st
 }
 
 /// The text of each code's glyph name: the font's `Differences`, over the builtin encoding of
-/// its embedded Type 1 or CFF program when it has one and no other base. `None` where neither names
-/// a glyph the name list knows.
+/// its embedded Type 1 or CFF program when it has one and no other base. `None` where neither
+/// names a glyph, empty where `Differences` names one the name list does not know.
 fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
     let mut names = vec![None; 256];
     let encoding = deref(document, font.get(b"Encoding").ok());
@@ -433,7 +437,7 @@ fn differences(document: &Document, font: &Dictionary) -> Vec<Option<String>> {
     }
     each_difference(document, encoding, |code, name| {
         if let Some(slot) = names.get_mut(code) {
-            *slot = glyph_text(name);
+            *slot = if name == b".notdef" { None } else { Some(glyph_text(name).unwrap_or_default()) };
         }
     });
     names
