@@ -416,26 +416,27 @@ mod tests {
         }
     }
 
+    /// A one-page document's text, checked to read the same from its chunk; and the chunk.
+    fn first_page_whole_and_chunked(bytes: &[u8]) -> (String, Vec<u8>) {
+        let whole = extract_pages(bytes, 1, &limits()).expect("readable");
+        let analyzed = analyze(bytes, &limits()).expect("valid");
+        let part = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 1 }, &limits()).expect("split");
+        assert_eq!(extract_pages(&part, 1, &limits()).expect("readable"), whole);
+        (whole[0].text.clone(), part)
+    }
+
     #[test]
     fn a_builtin_encoding_reads_the_same_in_the_document_and_in_its_chunk() {
-        let bytes = generate::builtin_encoding();
-        let whole = extract_pages(&bytes, 1, &limits()).expect("readable");
-        assert_eq!(whole[0].text, "find it\u{2019}s");
-        let analyzed = analyze(&bytes, &limits()).expect("valid");
-        let part = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 1 }, &limits()).expect("split");
+        let (text, part) = first_page_whole_and_chunked(&generate::builtin_encoding());
+        assert_eq!(text, "find it\u{2019}s");
         assert!(!String::from_utf8_lossy(&part).contains("eexec"), "the program stays out of the chunk");
-        assert_eq!(extract_pages(&part, 1, &limits()).expect("readable"), whole);
     }
 
     #[test]
     fn a_glyph_whose_name_and_code_mean_nothing_shows_as_a_replacement_mark() {
         // Dropped, it would read "Simplied": a word the page does not show.
-        let bytes = generate::type3_numbered_glyphs();
-        let whole = extract_pages(&bytes, 1, &limits()).expect("readable");
-        assert_eq!(whole[0].text, "Simpli\u{FFFD}ed");
-        let analyzed = analyze(&bytes, &limits()).expect("valid");
-        let part = analyzed.chunk_pdf(&ChunkPlan { index: 0, first_page: 1, last_page: 1 }, &limits()).expect("split");
-        assert_eq!(extract_pages(&part, 1, &limits()).expect("readable"), whole);
+        let (text, _) = first_page_whole_and_chunked(&generate::type3_numbered_glyphs());
+        assert_eq!(text, "Simpli\u{FFFD}ed");
     }
 
     #[test]
