@@ -56,6 +56,15 @@ ensure_prod_tools() {
   rustup target add aarch64-unknown-linux-gnu
 }
 
+# kill_tree PID : stops a process and everything it started. The parent first, so it starts
+# nothing more; its children as they were listed before.
+kill_tree() {
+  local children child
+  children="$(pgrep -P "$1" 2>/dev/null || true)"
+  kill -TERM "$1" 2>/dev/null || true
+  for child in $children; do kill_tree "$child"; done
+}
+
 # wait_for PID LOG WHAT : waits for a background job; if it failed, shows the end of its log
 # and stops.
 wait_for() {

@@ -212,14 +212,18 @@ pub fn builtin_encoding() -> Vec<u8> {
 
 /// One page in a Type 3 font named as pdfTeX names its bitmap fonts' glyphs (`/a28`, `/a101`:
 /// the code, which tells nothing): letters read by their code, and its fi ligature at 28, which
-/// no standard encoding has, shows "Simpli\x1ced" the way a reader cannot decode.
+/// no standard encoding has, shows "Simpli\x1ced" the way a reader cannot decode. Code 23 is
+/// T1's compound word mark, which draws nothing and does not advance: "Auf\x17lage".
 pub fn type3_numbered_glyphs() -> Vec<u8> {
-    let names: String =
-        [28u8, b'S', b'd', b'e', b'i', b'l', b'm', b'p'].iter().map(|c| format!("{c} /a{c} ")).collect();
-    let mut objects = one_page_objects(b"BT /F1 12 Tf 72 720 Td (Simpli\x1ced) Tj ET".to_vec());
+    let glyphs = [23u8, 28, b' ', b'A', b'S', b'a', b'd', b'e', b'f', b'g', b'i', b'l', b'm', b'p', b'u'];
+    let names: String = glyphs.iter().map(|c| format!("{c} /a{c} ")).collect();
+    let widths: String = (23..=b'u').map(|c| if c == 23 { "0 " } else { "500 " }).collect();
+    let mut objects = one_page_objects(b"BT /F1 12 Tf 72 720 Td (Simpli\x1ced Auf\x17lage) Tj ET".to_vec());
     objects[4] = format!(
         "<</Type/Font/Subtype/Type3/FontBBox[0 0 1000 1000]/FontMatrix[0.001 0 0 0.001 0 0]\
-         /CharProcs<<>>/Resources<<>>/Encoding<</Type/Encoding/Differences[{names}]>>>>"
+         /CharProcs<<>>/Resources<<>>/Encoding<</Type/Encoding/Differences[{names}]>>\
+         /FirstChar 23/LastChar {}/Widths[{widths}]>>",
+        b'u'
     )
     .into_bytes();
     raw_pdf(&objects)

@@ -9,7 +9,8 @@
 //! `Uni…-UTF16-…`), the code itself, and for CIDs of Adobe's CJK collections (Japan1, GB1,
 //! CNS1, Korea1), the collection's own Unicode value. A glyph that `Differences` names but
 //! neither its name nor its code's base encoding reads (pdfTeX names its bitmap fonts' glyphs
-//! `/a28`) reads as U+FFFD: dropped, "Simpli?ed" would run together as "Simplied".
+//! `/a28`) reads as U+FFFD when it advances: dropped, "Simpli?ed" would run together as
+//! "Simplied".
 
 use lopdf::{Dictionary, Document, Object};
 
@@ -168,14 +169,15 @@ impl Font {
                     false
                 }
             });
+            let mut unreadable = false;
             if !mapped {
                 match &differences[code] {
                     Some(t) if !t.is_empty() => text.push_str(t),
                     named => {
                         if let Some(c) = char::from_u32(u32::from(base[code])).filter(|c| *c != '\0') {
                             text.push(c);
-                        } else if named.is_some() {
-                            text.push('\u{FFFD}');
+                        } else {
+                            unreadable = named.is_some();
                         }
                     }
                 }
@@ -188,6 +190,10 @@ impl Font {
                     .and_then(|w| number(deref(document, Some(w)).unwrap_or(w)))
                     .unwrap_or(missing),
             };
+            // Without an advance it is a mark or draws nothing (TeX's compound word mark).
+            if unreadable && width > 0.0 {
+                text.push('\u{FFFD}');
+            }
             *entry = SimpleCode { start: start as u32, end: text.len() as u32, width };
         }
         let has_widths = widths.is_some() || standard.is_some();
