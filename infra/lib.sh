@@ -46,16 +46,6 @@ ensure_tools() {
     "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 }
 
-# The production build's tools (infra/prod-check). Their own venv: SAM CLI brings
-# aws-sam-translator and botocore pins of its own, which must not meet MiniStack's (MiniStack's
-# translator pins botocore exactly). cargo-lambda links with zig but compiles with rustc, which
-# needs the target's std.
-ensure_prod_tools() {
-  ensure_venv sam "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" \
-    "ziglang==$ZIGLANG_VERSION"
-  rustup target add aarch64-unknown-linux-gnu
-}
-
 # kill_tree PID : stops a process and everything it started. The parent first, so it starts
 # nothing more; its children as they were listed before.
 kill_tree() {
