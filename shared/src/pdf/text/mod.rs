@@ -5,12 +5,14 @@
 //! | module | what lives there |
 //! |---|---|
 //! | `font` | codes, their text and advances, per font kind |
+//! | `encoding` | simple fonts' base encodings and `Differences`, spelled out for chunks |
 //! | `cmap` | CMap parsing: code space, CIDs, `ToUnicode` |
 //! | `layout` | words, lines, right-to-left order, ligatures |
 //! | `program` | builtin encodings of embedded Type 1 and CFF programs |
 //! | `tables` | the Adobe Glyph List and the standard encodings (generated) |
 
 mod cmap;
+mod encoding;
 mod font;
 mod layout;
 mod program;
@@ -22,7 +24,7 @@ use std::rc::Rc;
 use lopdf::content::Operation;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-pub(crate) use font::explicit_encoding;
+pub(crate) use encoding::explicit_encoding;
 use font::{Font, number};
 use layout::{Layout, Placed, WORD_GAP, WORD_GAP_GUESSED};
 
